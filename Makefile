@@ -1,0 +1,58 @@
+# Build, test and demo entry points; see README.md.
+
+SHELL     := /bin/bash
+REPO      := $(CURDIR)
+BUILD     := $(REPO)/build
+NGX_SRC   ?= /usr/share/nginx/src
+MODULE    := $(BUILD)/ngx_http_trigger_module.so
+SRCS      := $(wildcard src/*.c src/*.h) config
+CC_OPT    := -fPIC -g -O2 -Wall -Werror
+
+UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c
+UNIT_BIN  := $(BUILD)/unit_tests
+
+.PHONY: all deps unit test demo bench clean static
+
+all: $(MODULE)
+
+# Debian's own recipe for a dynamic module (the one dh-sequence-nginx
+# uses), run on a private copy of the source so nothing is written
+# outside the repository.
+$(MODULE): $(SRCS)
+	@test -f $(NGX_SRC)/conf_flags || { \
+	    echo "nginx-dev is missing: run 'make deps' (as root)"; exit 1; }
+	rm -rf $(BUILD)/nginx-src && mkdir -p $(BUILD)
+	cp -a $(NGX_SRC) $(BUILD)/nginx-src
+	cd $(BUILD)/nginx-src && . ./conf_flags && ./configure \
+	    --with-cc-opt='$(CC_OPT)' --with-ld-opt=-fPIC \
+	    "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(REPO) \
+	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log
+	$(MAKE) -f $(BUILD)/objs/Makefile -C $(BUILD)/nginx-src modules
+	cp $(BUILD)/objs/ngx_http_trigger_module.so $(MODULE)
+
+deps:
+	util/install-deps
+
+$(UNIT_BIN): t/unit/unit_tests.c $(UNIT_SRCS) src/*.h
+	mkdir -p $(BUILD)
+	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ t/unit/unit_tests.c \
+	    $(UNIT_SRCS) -ljansson -lcrypto
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	prove -r t/
+
+demo: deps
+	$(MAKE) all
+	util/demo
+
+bench: deps
+	$(MAKE) all
+	bench/run
+
+clean:
+	rm -rf $(BUILD)

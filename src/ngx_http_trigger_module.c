@@ -1,0 +1,1130 @@
+/*
+ * ngx_http_trigger_module: directives, variables and process hooks.
+ */
+
+
+#include <arpa/inet.h>
+
+#include "ngx_http_trigger_module.h"
+#include "ngx_http_trigger_redis.h"
+#include "ngx_http_trigger_track.h"
+#include "ngx_http_trigger_events.h"
+
+
+#define NGX_HTTP_TRIGGER_PREFIX_MAX   64
+#define NGX_HTTP_TRIGGER_SECRET_MIN   16
+#define NGX_HTTP_TRIGGER_COOKIE_MAX_AGE  (10 * 365 * 86400)
+
+/* matched case-insensitively against the User-Agent */
+#define NGX_HTTP_TRIGGER_DEFAULT_BOTS                                       \
+    "bot|crawl|spider|slurp|archiver|facebookexternalhit|embedly|preview|" \
+    "headless|lighthouse|pingdom|monitor|scrapy|phantomjs|python-|curl/|"  \
+    "wget|libwww|httpclient|go-http-client|java/|okhttp"
+
+
+static ngx_int_t ngx_http_trigger_add_variables(ngx_conf_t *cf);
+static void *ngx_http_trigger_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_trigger_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_trigger_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_trigger_init_process(ngx_cycle_t *cycle);
+static void ngx_http_trigger_exit_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_trigger_enable(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_key_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_cookie_expires(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_trigger_cookie_flags(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_consent_cookie(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_trigger_bot_agents(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_event(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_events(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_regex_t *ngx_http_trigger_compile_bots(ngx_conf_t *cf,
+    ngx_str_t *pattern);
+static ngx_int_t ngx_http_trigger_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_trigger_visitor_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_trigger_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_num_bounds_t  ngx_http_trigger_viewed_bounds = {
+    ngx_conf_check_num_bounds, 1, 100
+};
+
+static ngx_conf_num_bounds_t  ngx_http_trigger_cart_bounds = {
+    ngx_conf_check_num_bounds, 1, 200
+};
+
+
+static ngx_command_t  ngx_http_trigger_commands[] = {
+
+    { ngx_string("trigger"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_trigger_enable,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("trigger_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_trigger_redis_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("trigger_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_key_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_key_prefix,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_visit_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, visit_timeout),
+      NULL },
+
+    { ngx_string("trigger_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, ttl),
+      NULL },
+
+    { ngx_string("trigger_viewed_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, viewed_max),
+      &ngx_http_trigger_viewed_bounds },
+
+    { ngx_string("trigger_cart_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, cart_max),
+      &ngx_http_trigger_cart_bounds },
+
+    { ngx_string("trigger_cookie_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, cookie_name),
+      NULL },
+
+    { ngx_string("trigger_cookie_domain"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, cookie_domain),
+      NULL },
+
+    { ngx_string("trigger_cookie_path"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, cookie_path),
+      NULL },
+
+    { ngx_string("trigger_cookie_expires"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_cookie_expires,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_cookie_flags"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_trigger_cookie_flags,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_consent_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE2,
+      ngx_http_trigger_consent_cookie,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_bot_agents"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_trigger_bot_agents,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_pageview"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, pageview),
+      NULL },
+
+    { ngx_string("trigger_view"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_event,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TRIGGER_EV_VIEW,
+      NULL },
+
+    { ngx_string("trigger_cart_add"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_trigger_event,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TRIGGER_EV_CART_ADD,
+      NULL },
+
+    { ngx_string("trigger_cart_remove"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_trigger_event,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TRIGGER_EV_CART_REMOVE,
+      NULL },
+
+    { ngx_string("trigger_cart_clear"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, cart_clear),
+      NULL },
+
+    { ngx_string("trigger_purchase"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_trigger_event,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_TRIGGER_EV_PURCHASE,
+      NULL },
+
+    { ngx_string("trigger_events"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_trigger_events,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_events_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, endpoint_max_size),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_trigger_module_ctx = {
+    ngx_http_trigger_add_variables,        /* preconfiguration */
+    ngx_http_trigger_init,                 /* postconfiguration */
+
+    ngx_http_trigger_create_main_conf,     /* create main configuration */
+    ngx_http_trigger_init_main_conf,       /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_trigger_create_loc_conf,      /* create location configuration */
+    ngx_http_trigger_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_trigger_module = {
+    NGX_MODULE_V1,
+    &ngx_http_trigger_module_ctx,          /* module context */
+    ngx_http_trigger_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_trigger_init_process,         /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_trigger_exit_process,         /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_trigger_vars[] = {
+
+    { ngx_string("trigger_visitor"), NULL,
+      ngx_http_trigger_visitor_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_status"), NULL,
+      ngx_http_trigger_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_visits"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_VISITS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_depth"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_DEPTH, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_duration"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_DURATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_since_last"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_SINCE_LAST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_cart_items"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_CART_ITEMS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_cart_qty"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_CART_QTY, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_viewed"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_VIEWED, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_purchases"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_PURCHASES, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_trigger_status_names[] = {
+    ngx_null_string,
+    ngx_string("pending"),
+    ngx_string("tracked"),
+    ngx_string("bot"),
+    ngx_string("no_consent"),
+    ngx_string("unavailable"),
+    ngx_string("timeout"),
+    ngx_string("error")
+};
+
+
+static ngx_int_t
+ngx_http_trigger_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_trigger_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                  *p;
+    ngx_http_trigger_ctx_t  *ctx;
+
+    ctx = ngx_http_trigger_get_ctx(r->main);
+
+    if (ctx == NULL || ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%L", ctx->state[data]) - p;
+    v->data = p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_visitor_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_trigger_ctx_t  *ctx;
+
+    ctx = ngx_http_trigger_get_ctx(r->main);
+
+    if (ctx == NULL || !ctx->identified) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ctx->cookie;
+    v->len = NGX_HTTP_TRIGGER_VID_LEN;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_trigger_ctx_t  *ctx;
+
+    ctx = ngx_http_trigger_get_ctx(r->main);
+
+    if (ctx == NULL || ctx->status == NGX_HTTP_TRIGGER_STATUS_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ngx_http_trigger_status_names[ctx->status].data;
+    v->len = ngx_http_trigger_status_names[ctx->status].len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_trigger_main_conf_t));
+    if (tmcf == NULL) {
+        return NULL;
+    }
+
+    tmcf->db = NGX_CONF_UNSET;
+    tmcf->visit_timeout = NGX_CONF_UNSET;
+    tmcf->ttl = NGX_CONF_UNSET;
+    tmcf->viewed_max = NGX_CONF_UNSET_UINT;
+    tmcf->cart_max = NGX_CONF_UNSET_UINT;
+
+    return tmcf;
+}
+
+
+static char *
+ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_trigger_main_conf_t *tmcf = conf;
+
+    ngx_str_t  bots = ngx_string(NGX_HTTP_TRIGGER_DEFAULT_BOTS);
+
+    ngx_conf_init_value(tmcf->db, 0);
+    ngx_conf_init_value(tmcf->visit_timeout, 30 * 60);
+    ngx_conf_init_value(tmcf->ttl, 30 * 86400);
+    ngx_conf_init_uint_value(tmcf->viewed_max, 20);
+    ngx_conf_init_uint_value(tmcf->cart_max, 50);
+
+    if (tmcf->key_prefix.data == NULL) {
+        ngx_str_set(&tmcf->key_prefix, "trg:");
+    }
+
+    if (tmcf->visit_timeout < 1 || tmcf->ttl < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trigger_visit_timeout\" and \"trigger_ttl\" "
+                           "must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->default_bots = ngx_http_trigger_compile_bots(cf, &bots);
+    if (tmcf->default_bots == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_trigger_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_trigger_loc_conf_t  *tlcf;
+
+    tlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_trigger_loc_conf_t));
+    if (tlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     tlcf->cookie_name = { 0, NULL };
+     *     tlcf->cookie_domain = { 0, NULL };
+     *     tlcf->cookie_path = { 0, NULL };
+     *     tlcf->cookie_attrs = { 0, NULL };
+     *     tlcf->consent_name = { 0, NULL };
+     *     tlcf->consent_value = { 0, NULL };
+     *     tlcf->bots = NULL;
+     *     tlcf->events = NULL;
+     *     tlcf->endpoint = 0;
+     */
+
+    tlcf->enable = NGX_CONF_UNSET;
+    tlcf->pageview = NGX_CONF_UNSET;
+    tlcf->timeout = NGX_CONF_UNSET_MSEC;
+    tlcf->cookie_expires = NGX_CONF_UNSET;
+    tlcf->cookie_flags = NGX_CONF_UNSET_UINT;
+    tlcf->bots_off = NGX_CONF_UNSET;
+    tlcf->cart_clear = NGX_CONF_UNSET;
+    tlcf->endpoint_max_size = NGX_CONF_UNSET_SIZE;
+
+    return tlcf;
+}
+
+
+static char *
+ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_trigger_loc_conf_t *prev = parent;
+    ngx_http_trigger_loc_conf_t *conf = child;
+
+    u_char                        *p;
+    size_t                         len;
+    ngx_uint_t                     flags;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->pageview, prev->pageview, 1);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 50);
+
+    ngx_conf_merge_str_value(conf->cookie_name, prev->cookie_name,
+                             "trg_vid");
+    ngx_conf_merge_str_value(conf->cookie_domain, prev->cookie_domain, "");
+    ngx_conf_merge_str_value(conf->cookie_path, prev->cookie_path, "/");
+    ngx_conf_merge_value(conf->cookie_expires, prev->cookie_expires,
+                         365 * 86400);
+    ngx_conf_merge_uint_value(conf->cookie_flags, prev->cookie_flags,
+                              NGX_HTTP_TRIGGER_COOKIE_HTTPONLY
+                              |NGX_HTTP_TRIGGER_COOKIE_LAX);
+
+    ngx_conf_merge_str_value(conf->consent_name, prev->consent_name, "");
+    ngx_conf_merge_str_value(conf->consent_value, prev->consent_value, "");
+
+    ngx_conf_merge_value(conf->bots_off, prev->bots_off, 0);
+
+    if (conf->bots == NULL) {
+        tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_trigger_module);
+        conf->bots = prev->bots ? prev->bots : tmcf->default_bots;
+    }
+
+    if (conf->events == NULL) {
+        conf->events = prev->events;
+    }
+
+    ngx_conf_merge_value(conf->cart_clear, prev->cart_clear, 0);
+    ngx_conf_merge_size_value(conf->endpoint_max_size,
+                              prev->endpoint_max_size, 4096);
+
+    if (ngx_strcmp(conf->cookie_domain.data, "off") == 0) {
+        ngx_str_set(&conf->cookie_domain, "");
+    }
+
+    /* the attributes are the same for every response: render them once */
+
+    flags = conf->cookie_flags;
+
+    len = sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
+          + sizeof("; Domain=") - 1 + conf->cookie_domain.len
+          + sizeof("; Path=") - 1 + conf->cookie_path.len
+          + sizeof("; Secure; HttpOnly; SameSite=Strict") - 1;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->cookie_attrs.data = p;
+
+    if (conf->cookie_expires) {
+        p = ngx_sprintf(p, "; Max-Age=%T", conf->cookie_expires);
+    }
+
+    if (conf->cookie_domain.len) {
+        p = ngx_sprintf(p, "; Domain=%V", &conf->cookie_domain);
+    }
+
+    p = ngx_sprintf(p, "; Path=%V", &conf->cookie_path);
+
+    if (flags & NGX_HTTP_TRIGGER_COOKIE_SECURE) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+
+    if (flags & NGX_HTTP_TRIGGER_COOKIE_HTTPONLY) {
+        p = ngx_cpymem(p, "; HttpOnly", sizeof("; HttpOnly") - 1);
+    }
+
+    if (flags & NGX_HTTP_TRIGGER_COOKIE_STRICT) {
+        p = ngx_cpymem(p, "; SameSite=Strict", sizeof("; SameSite=Strict") - 1);
+
+    } else if (flags & NGX_HTTP_TRIGGER_COOKIE_LAX) {
+        p = ngx_cpymem(p, "; SameSite=Lax", sizeof("; SameSite=Lax") - 1);
+
+    } else if (flags & NGX_HTTP_TRIGGER_COOKIE_NONE) {
+        p = ngx_cpymem(p, "; SameSite=None", sizeof("; SameSite=None") - 1);
+    }
+
+    conf->cookie_attrs.len = p - conf->cookie_attrs.data;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt           *h;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trigger_module);
+
+    if (!tmcf->used) {
+        return NGX_OK;
+    }
+
+    if (tmcf->addr.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"trigger_redis\" is required when \"trigger\" or "
+                      "\"trigger_events\" is used");
+        return NGX_ERROR;
+    }
+
+    if (tmcf->secret.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"trigger_secret\" is required when \"trigger\" or "
+                      "\"trigger_events\" is used");
+        return NGX_ERROR;
+    }
+
+    ngx_http_trigger_redis_script(&ngx_http_trigger_track_script);
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_trigger_track_handler;
+
+    ngx_http_trigger_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_trigger_track_header_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_trigger_module);
+
+    if (tmcf == NULL || !tmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_trigger_redis_init_process(cycle, tmcf);
+}
+
+
+static void
+ngx_http_trigger_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_trigger_module);
+
+    if (tmcf && tmcf->used) {
+        ngx_http_trigger_redis_exit_process();
+    }
+}
+
+
+static char *
+ngx_http_trigger_enable(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char                          *rv;
+    ngx_http_trigger_loc_conf_t   *tlcf = conf;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK && tlcf->enable) {
+        tmcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_trigger_module);
+        tmcf->used = 1;
+    }
+
+    return rv;
+}
+
+
+static char *
+ngx_http_trigger_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_main_conf_t *tmcf = conf;
+
+    u_char           *colon, buf[sizeof(struct in6_addr)];
+    ngx_int_t         port;
+    ngx_str_t        *value, host;
+    ngx_uint_t        i;
+
+    if (tmcf->addr.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    tmcf->addr = value[1];
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        tmcf->unix_path.len = value[1].len - 5;
+        tmcf->unix_path.data = ngx_pnalloc(cf->pool, tmcf->unix_path.len + 1);
+        if (tmcf->unix_path.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(tmcf->unix_path.data, value[1].data + 5,
+                    tmcf->unix_path.len + 1);
+
+    } else {
+        colon = ngx_strlchr(value[1].data, value[1].data + value[1].len, ']');
+        colon = ngx_strlchr(colon ? colon : value[1].data,
+                            value[1].data + value[1].len, ':');
+
+        port = colon ? ngx_atoi(colon + 1,
+                                value[1].data + value[1].len - colon - 1)
+                     : NGX_ERROR;
+
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\": expected "
+                               "IP:port or unix:/path", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        host.data = value[1].data;
+        host.len = colon - value[1].data;
+
+        if (host.len > 2 && host.data[0] == '[') {
+            host.data++;
+            host.len -= 2;
+        }
+
+        tmcf->host.data = ngx_pnalloc(cf->pool, host.len + 1);
+        if (tmcf->host.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(tmcf->host.data, host.data, host.len + 1);
+        tmcf->host.len = host.len;
+        tmcf->port = (int) port;
+
+        /* hiredis would resolve a name with blocking getaddrinfo() */
+        if (inet_pton(AF_INET, (char *) tmcf->host.data, buf) != 1
+            && inet_pton(AF_INET6, (char *) tmcf->host.data, buf) != 1)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\": the host must "
+                               "be an IP address", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0
+            && value[i].len > 9)
+        {
+            tmcf->password.data = value[i].data + 9;
+            tmcf->password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            tmcf->db = ngx_atoi(value[i].data + 3, value[i].len - 3);
+
+            if (tmcf->db == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid redis database \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_main_conf_t *tmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tmcf->secret.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < NGX_HTTP_TRIGGER_SECRET_MIN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trigger_secret\" must be at least %d "
+                           "characters long", NGX_HTTP_TRIGGER_SECRET_MIN);
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->secret = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_key_prefix(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_main_conf_t *tmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tmcf->key_prefix.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len > NGX_HTTP_TRIGGER_PREFIX_MAX
+        || ngx_strlchr(value[1].data, value[1].data + value[1].len, '{'))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trigger_key_prefix\" must be at most %d "
+                           "characters and have no \"{\"",
+                           NGX_HTTP_TRIGGER_PREFIX_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    tmcf->key_prefix = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_cookie_expires(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->cookie_expires != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        tlcf->cookie_expires = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "max") == 0) {
+        tlcf->cookie_expires = NGX_HTTP_TRIGGER_COOKIE_MAX_AGE;
+        return NGX_CONF_OK;
+    }
+
+    tlcf->cookie_expires = ngx_parse_time(&value[1], 1);
+
+    if (tlcf->cookie_expires == (time_t) NGX_ERROR
+        || tlcf->cookie_expires == 0)
+    {
+        return "invalid value";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_cookie_flags(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, flags;
+
+    if (tlcf->cookie_flags != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    flags = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "off") == 0 && cf->args->nelts == 2) {
+            flags = NGX_HTTP_TRIGGER_COOKIE_OFF;
+
+        } else if (ngx_strcmp(value[i].data, "secure") == 0) {
+            flags |= NGX_HTTP_TRIGGER_COOKIE_SECURE;
+
+        } else if (ngx_strcmp(value[i].data, "httponly") == 0) {
+            flags |= NGX_HTTP_TRIGGER_COOKIE_HTTPONLY;
+
+        } else if (ngx_strcmp(value[i].data, "samesite=strict") == 0) {
+            flags |= NGX_HTTP_TRIGGER_COOKIE_STRICT;
+
+        } else if (ngx_strcmp(value[i].data, "samesite=lax") == 0) {
+            flags |= NGX_HTTP_TRIGGER_COOKIE_LAX;
+
+        } else if (ngx_strcmp(value[i].data, "samesite=none") == 0) {
+            flags |= NGX_HTTP_TRIGGER_COOKIE_NONE;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid cookie flag \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if ((flags & NGX_HTTP_TRIGGER_COOKIE_NONE)
+        && !(flags & NGX_HTTP_TRIGGER_COOKIE_SECURE))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"samesite=none\" requires \"secure\": "
+                           "browsers reject the cookie otherwise");
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->cookie_flags = flags;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_consent_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->consent_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    tlcf->consent_name = value[1];
+    tlcf->consent_value = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_bot_agents(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *value, pattern;
+    ngx_uint_t   i;
+
+    if (tlcf->bots || tlcf->bots_off != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        tlcf->bots_off = 1;
+        return NGX_CONF_OK;
+    }
+
+    len = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        len += sizeof("|(?:)") - 1 + value[i].len;
+    }
+
+    pattern.data = ngx_pnalloc(cf->pool, len);
+    if (pattern.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = pattern.data;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        p = ngx_sprintf(p, "%s(?:%V)", i == 1 ? "" : "|", &value[i]);
+    }
+
+    pattern.len = p - pattern.data;
+
+    tlcf->bots = ngx_http_trigger_compile_bots(cf, &pattern);
+    if (tlcf->bots == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->bots_off = 0;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_regex_t *
+ngx_http_trigger_compile_bots(ngx_conf_t *cf, ngx_str_t *pattern)
+{
+    u_char               errstr[NGX_MAX_CONF_ERRSTR];
+    ngx_regex_compile_t  rc;
+
+    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+
+    rc.pattern = *pattern;
+    rc.pool = cf->pool;
+    rc.options = NGX_REGEX_CASELESS;
+    rc.err.len = NGX_MAX_CONF_ERRSTR;
+    rc.err.data = errstr;
+
+    if (ngx_regex_compile(&rc) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V", &rc.err);
+        return NULL;
+    }
+
+    return rc.regex;
+}
+
+
+static char *
+ngx_http_trigger_event(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_complex_value_t         **part;
+    ngx_http_trigger_conf_event_t     *ev;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (tlcf->events == NULL) {
+        tlcf->events = ngx_array_create(cf->pool, 4,
+                                        sizeof(ngx_http_trigger_conf_event_t));
+        if (tlcf->events == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (tlcf->events->nelts == NGX_HTTP_TRIGGER_EVENTS_MAX - 1) {
+        return "too many events in one location";
+    }
+
+    ev = ngx_array_push(tlcf->events);
+    if (ev == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(ev, sizeof(ngx_http_trigger_conf_event_t));
+    ev->type = cmd->offset;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        part = i == 1 ? &ev->id : (i == 2 ? &ev->num : &ev->promo);
+
+        *part = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (*part == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = *part;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    if (tlcf->endpoint) {
+        return "is duplicate";
+    }
+
+    tlcf->endpoint = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_trigger_events_handler;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trigger_module);
+    tmcf->used = 1;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,136 @@
+/*
+ * ngx_http_trigger_module: configuration and per-request context shared
+ * by the module's areas.
+ */
+
+#ifndef _NGX_HTTP_TRIGGER_MODULE_H_INCLUDED_
+#define _NGX_HTTP_TRIGGER_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_trigger_sign.h"
+#include "ngx_http_trigger_event.h"
+
+
+#define NGX_HTTP_TRIGGER_COOKIE_SECURE     0x01
+#define NGX_HTTP_TRIGGER_COOKIE_HTTPONLY   0x02
+#define NGX_HTTP_TRIGGER_COOKIE_STRICT     0x04
+#define NGX_HTTP_TRIGGER_COOKIE_LAX        0x08
+#define NGX_HTTP_TRIGGER_COOKIE_NONE       0x10
+#define NGX_HTTP_TRIGGER_COOKIE_OFF        0x20
+
+
+typedef enum {
+    NGX_HTTP_TRIGGER_STATUS_NONE = 0,
+    NGX_HTTP_TRIGGER_STATUS_PENDING,
+    NGX_HTTP_TRIGGER_STATUS_TRACKED,
+    NGX_HTTP_TRIGGER_STATUS_BOT,
+    NGX_HTTP_TRIGGER_STATUS_NO_CONSENT,
+    NGX_HTTP_TRIGGER_STATUS_UNAVAILABLE,
+    NGX_HTTP_TRIGGER_STATUS_TIMEOUT,
+    NGX_HTTP_TRIGGER_STATUS_ERROR
+} ngx_http_trigger_status_e;
+
+
+/* what the tracking script returns, in this order */
+typedef enum {
+    NGX_HTTP_TRIGGER_VISITS = 0,
+    NGX_HTTP_TRIGGER_DEPTH,
+    NGX_HTTP_TRIGGER_DURATION,
+    NGX_HTTP_TRIGGER_SINCE_LAST,
+    NGX_HTTP_TRIGGER_CART_ITEMS,
+    NGX_HTTP_TRIGGER_CART_QTY,
+    NGX_HTTP_TRIGGER_VIEWED,
+    NGX_HTTP_TRIGGER_PURCHASES,
+    NGX_HTTP_TRIGGER_STATE_COUNT
+} ngx_http_trigger_state_e;
+
+
+typedef struct {
+    ngx_str_t                      addr;
+    /* both null-terminated for hiredis; host is an IP literal */
+    ngx_str_t                      host;
+    int                            port;
+    ngx_str_t                      unix_path;
+    ngx_str_t                      password;
+    ngx_int_t                      db;
+
+    ngx_str_t                      secret;
+    ngx_str_t                      key_prefix;
+    time_t                         visit_timeout;
+    time_t                         ttl;
+    ngx_uint_t                     viewed_max;
+    ngx_uint_t                     cart_max;
+
+    ngx_regex_t                   *default_bots;
+    ngx_flag_t                     used;
+} ngx_http_trigger_main_conf_t;
+
+
+/* an event configured on a location: complex values for its parts */
+typedef struct {
+    ngx_http_trigger_event_type_e  type;
+    ngx_http_complex_value_t      *id;
+    ngx_http_complex_value_t      *num;
+    ngx_http_complex_value_t      *promo;
+} ngx_http_trigger_conf_event_t;
+
+
+typedef struct {
+    ngx_flag_t                     enable;
+    ngx_flag_t                     pageview;
+    ngx_msec_t                     timeout;
+
+    ngx_str_t                      cookie_name;
+    ngx_str_t                      cookie_domain;
+    ngx_str_t                      cookie_path;
+    time_t                         cookie_expires;
+    ngx_uint_t                     cookie_flags;
+    /* "; Max-Age=...; Domain=...; Path=...; ..." rendered once */
+    ngx_str_t                      cookie_attrs;
+
+    ngx_str_t                      consent_name;
+    ngx_str_t                      consent_value;
+
+    ngx_regex_t                   *bots;
+    ngx_flag_t                     bots_off;
+
+    ngx_array_t                   *events;
+    ngx_flag_t                     cart_clear;
+
+    ngx_flag_t                     endpoint;
+    size_t                         endpoint_max_size;
+} ngx_http_trigger_loc_conf_t;
+
+
+typedef struct ngx_http_trigger_ctx_s  ngx_http_trigger_ctx_t;
+
+typedef void (*ngx_http_trigger_resume_pt)(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+
+struct ngx_http_trigger_ctx_s {
+    ngx_http_request_t            *request;
+    ngx_http_trigger_status_e      status;
+    int64_t                        state[NGX_HTTP_TRIGGER_STATE_COUNT];
+
+    ngx_http_trigger_loc_conf_t   *conf;
+    u_char                         cookie[NGX_HTTP_TRIGGER_COOKIE_LEN];
+    unsigned                       identified:1;
+    unsigned                       new_visitor:1;
+    unsigned                       cookie_sent:1;
+
+    /* a suspended request: its command, deadline and wake-up */
+    void                          *command;
+    ngx_event_t                    deadline;
+    ngx_event_t                    wake;
+    ngx_http_trigger_resume_pt     resume;
+};
+
+
+extern ngx_module_t  ngx_http_trigger_module;
+
+
+#endif /* _NGX_HTTP_TRIGGER_MODULE_H_INCLUDED_ */

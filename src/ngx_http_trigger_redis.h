@@ -1,0 +1,55 @@
+/*
+ * One asynchronous Redis connection per worker, on nginx's event loop.
+ */
+
+#ifndef _NGX_HTTP_TRIGGER_REDIS_H_INCLUDED_
+#define _NGX_HTTP_TRIGGER_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <hiredis/hiredis.h>
+
+#include "ngx_http_trigger_module.h"
+
+
+typedef struct {
+    ngx_str_t  text;
+    u_char     sha[40];
+} ngx_http_trigger_script_t;
+
+
+typedef struct ngx_http_trigger_redis_cmd_s  ngx_http_trigger_redis_cmd_t;
+
+/* reply is NULL when the connection went away; it is freed on return */
+typedef void (*ngx_http_trigger_redis_handler_pt)(void *data,
+    redisReply *reply);
+
+
+void ngx_http_trigger_redis_script(ngx_http_trigger_script_t *script);
+
+ngx_int_t ngx_http_trigger_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_trigger_main_conf_t *tmcf);
+void ngx_http_trigger_redis_exit_process(void);
+
+ngx_http_trigger_redis_cmd_t *ngx_http_trigger_redis_cmd_create(
+    ngx_http_trigger_script_t *script, ngx_uint_t nargs, size_t size);
+void ngx_http_trigger_redis_cmd_arg(ngx_http_trigger_redis_cmd_t *cmd,
+    const u_char *data, size_t len);
+void ngx_http_trigger_redis_cmd_arg_int(ngx_http_trigger_redis_cmd_t *cmd,
+    int64_t n);
+
+/*
+ * Sends EVALSHA, falling back to EVAL on NOSCRIPT.  NGX_OK: the handler
+ * (if any) will be called exactly once, unless the command is detached
+ * first.  Anything else: nothing was sent and cmd is already freed.
+ */
+ngx_int_t ngx_http_trigger_redis_eval(ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_http_trigger_redis_handler_pt handler, void *data);
+void ngx_http_trigger_redis_detach(ngx_http_trigger_redis_cmd_t *cmd);
+
+/* errors that can repeat per request are logged at most once a second */
+ngx_uint_t ngx_http_trigger_log_allowed(time_t *last);
+
+
+#endif /* _NGX_HTTP_TRIGGER_REDIS_H_INCLUDED_ */

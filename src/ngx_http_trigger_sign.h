@@ -1,0 +1,39 @@
+/*
+ * Visitor identifiers and signatures: plain C, no nginx, so that unit
+ * tests can call it directly.
+ */
+
+#ifndef _NGX_HTTP_TRIGGER_SIGN_H_INCLUDED_
+#define _NGX_HTTP_TRIGGER_SIGN_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <sys/types.h>
+
+
+#define NGX_HTTP_TRIGGER_ID_BYTES      16
+#define NGX_HTTP_TRIGGER_MAC_BYTES     8
+#define NGX_HTTP_TRIGGER_VID_LEN       22
+#define NGX_HTTP_TRIGGER_MAC_LEN       11
+#define NGX_HTTP_TRIGGER_COOKIE_LEN                                         \
+    (NGX_HTTP_TRIGGER_VID_LEN + 1 + NGX_HTTP_TRIGGER_MAC_LEN)
+
+
+size_t ngx_http_trigger_base64url(u_char *dst, const u_char *src, size_t len);
+int ngx_http_trigger_random(u_char *buf, size_t len);
+void ngx_http_trigger_hmac_sha256(u_char mac[32], const u_char *key,
+    size_t key_len, const u_char *data, size_t len);
+void ngx_http_trigger_sha1_hex(u_char hex[40], const u_char *data,
+    size_t len);
+
+/* cookie = vid "." mac; vid is the Redis identity, mac binds it to key */
+void ngx_http_trigger_cookie_sign(u_char cookie[NGX_HTTP_TRIGGER_COOKIE_LEN],
+    const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN]);
+int ngx_http_trigger_cookie_new(u_char cookie[NGX_HTTP_TRIGGER_COOKIE_LEN],
+    const u_char *key, size_t key_len);
+int ngx_http_trigger_cookie_valid(const u_char *value, size_t len,
+    const u_char *key, size_t key_len);
+
+
+#endif /* _NGX_HTTP_TRIGGER_SIGN_H_INCLUDED_ */

@@ -1,0 +1,41 @@
+/*
+ * Visitor tracking: identify the visitor, send the shop's events with
+ * one atomic script call, and suspend the request until the reply or
+ * the deadline.
+ */
+
+#ifndef _NGX_HTTP_TRIGGER_TRACK_H_INCLUDED_
+#define _NGX_HTTP_TRIGGER_TRACK_H_INCLUDED_
+
+
+#include "ngx_http_trigger_module.h"
+#include "ngx_http_trigger_redis.h"
+
+
+extern ngx_http_trigger_script_t  ngx_http_trigger_track_script;
+
+
+ngx_http_trigger_ctx_t *ngx_http_trigger_get_ctx(ngx_http_request_t *r);
+ngx_http_trigger_ctx_t *ngx_http_trigger_create_ctx(ngx_http_request_t *r);
+
+/* sets ctx->status to BOT or NO_CONSENT, or PENDING with a visitor id */
+void ngx_http_trigger_identify(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_loc_conf_t *tlcf);
+
+/*
+ * With wait, NGX_OK means the request is suspended and ctx->resume will
+ * be called once, with ctx->status TRACKED, TIMEOUT or ERROR; without,
+ * the events are just sent.  NGX_DECLINED: nothing was sent, and
+ * ctx->status says why.
+ */
+ngx_int_t ngx_http_trigger_track(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_event_t *events,
+    ngx_uint_t nevents, ngx_uint_t pageview, ngx_uint_t wait);
+
+ngx_int_t ngx_http_trigger_track_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_trigger_track_header_filter(ngx_http_request_t *r);
+
+extern ngx_http_output_header_filter_pt  ngx_http_trigger_next_header_filter;
+
+
+#endif /* _NGX_HTTP_TRIGGER_TRACK_H_INCLUDED_ */
