@@ -1,0 +1,317 @@
+/*
+ * Unit tests for the module's plain C parts (no nginx), printing TAP.
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ngx_http_trigger_sign.h"
+#include "ngx_http_trigger_event.h"
+
+
+static int  tests;
+static int  failed;
+
+
+static void
+ok(int cond, const char *name)
+{
+    tests++;
+
+    if (!cond) {
+        failed++;
+    }
+
+    printf("%sok %d - %s\n", cond ? "" : "not ", tests, name);
+}
+
+
+#define S(s)  (const u_char *) (s), sizeof(s) - 1
+
+
+static void
+test_base64url(void)
+{
+    u_char  out[64];
+    size_t  n;
+
+    n = ngx_http_trigger_base64url(out, S("foobar"));
+    ok(n == 8 && memcmp(out, "Zm9vYmFy", 8) == 0, "base64url of 6 bytes");
+
+    n = ngx_http_trigger_base64url(out, S("fo"));
+    ok(n == 3 && memcmp(out, "Zm8", 3) == 0, "base64url unpadded");
+
+    n = ngx_http_trigger_base64url(out, (const u_char *) "\xfb\xff", 2);
+    ok(n == 3 && memcmp(out, "-_8", 3) == 0, "base64url alphabet");
+}
+
+
+static void
+test_hmac(void)
+{
+    u_char         mac[32];
+    int            i;
+    char           hex[65];
+    static u_char  key[20];
+
+    /* RFC 4231, test case 1 */
+    memset(key, 0x0b, sizeof(key));
+    ngx_http_trigger_hmac_sha256(mac, key, sizeof(key), S("Hi There"));
+
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", mac[i]);
+    }
+
+    ok(strcmp(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2"
+                   "e32cff7") == 0, "HMAC-SHA256 matches RFC 4231");
+}
+
+
+static void
+test_sha1(void)
+{
+    u_char  hex[40];
+
+    ngx_http_trigger_sha1_hex(hex, S("abc"));
+    ok(memcmp(hex, "a9993e364706816aba3e25717850c26c9cd0d89d", 40) == 0,
+       "SHA1 hex for script digests");
+}
+
+
+static void
+test_cookie(void)
+{
+    u_char  a[NGX_HTTP_TRIGGER_COOKIE_LEN], b[NGX_HTTP_TRIGGER_COOKIE_LEN];
+    u_char  forged[NGX_HTTP_TRIGGER_COOKIE_LEN];
+
+    ok(ngx_http_trigger_cookie_new(a, S("secret-secret-1234")) == 0,
+       "new cookie");
+    ok(ngx_http_trigger_cookie_new(b, S("secret-secret-1234")) == 0,
+       "another cookie");
+    ok(memcmp(a, b, NGX_HTTP_TRIGGER_VID_LEN) != 0, "ids are random");
+    ok(a[NGX_HTTP_TRIGGER_VID_LEN] == '.', "id and mac separated by a dot");
+
+    ok(ngx_http_trigger_cookie_valid(a, sizeof(a), S("secret-secret-1234")),
+       "own cookie is valid");
+    ok(!ngx_http_trigger_cookie_valid(a, sizeof(a), S("other-secret-12345")),
+       "cookie of another key is refused");
+
+    memcpy(forged, a, sizeof(a));
+    forged[0] = forged[0] == 'A' ? 'B' : 'A';
+    ok(!ngx_http_trigger_cookie_valid(forged, sizeof(forged),
+                                      S("secret-secret-1234")),
+       "changed id is refused");
+
+    memcpy(forged, a, sizeof(a));
+    forged[sizeof(forged) - 1] ^= 1;
+    ok(!ngx_http_trigger_cookie_valid(forged, sizeof(forged),
+                                      S("secret-secret-1234")),
+       "changed mac is refused");
+
+    ok(!ngx_http_trigger_cookie_valid(a, sizeof(a) - 1,
+                                      S("secret-secret-1234")),
+       "short cookie is refused");
+
+    memcpy(forged, a, sizeof(a));
+    forged[3] = '\0';
+    ok(!ngx_http_trigger_cookie_valid(forged, sizeof(forged),
+                                      S("secret-secret-1234")),
+       "NUL in the id is refused");
+
+    memcpy(forged, a, sizeof(a));
+    forged[3] = '"';
+    ok(!ngx_http_trigger_cookie_valid(forged, sizeof(forged),
+                                      S("secret-secret-1234")),
+       "non-base64url character is refused");
+}
+
+
+static void
+test_events(void)
+{
+    const char                *err;
+    ngx_http_trigger_event_t   ev;
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_VIEW,
+                                     S("SKU-1.a:b/c@d+e#f_"), S(""), S(""));
+    ok(err == NULL && strcmp((char *) ev.id, "SKU-1.a:b/c@d+e#f_") == 0,
+       "sku with every allowed character");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_VIEW,
+                                     S("a,b"), S(""), S(""));
+    ok(err && strcmp(err, "invalid sku") == 0, "comma in sku refused");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_VIEW,
+                                     S(""), S(""), S(""));
+    ok(err != NULL, "empty sku refused");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_VIEW,
+              S("01234567890123456789012345678901234567890123456789012345678901234"),
+              S(""), S(""));
+    ok(err != NULL, "65-byte sku refused");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_CART_ADD,
+                                     S("A1"), S(""), S(""));
+    ok(err == NULL && ev.num == 1, "cart add defaults to 1");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_CART_ADD,
+                                     S("A1"), S("999"), S(""));
+    ok(err == NULL && ev.num == 999, "qty 999");
+
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_CART_ADD,
+                                  S("A1"), S("0"), S("")) != NULL,
+       "qty 0 refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_CART_ADD,
+                                  S("A1"), S("1000"), S("")) != NULL,
+       "qty 1000 refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_CART_ADD,
+                                  S("A1"), S("-1"), S("")) != NULL,
+       "negative qty refused");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_CART_REMOVE,
+                                     S("A1"), S(""), S(""));
+    ok(err == NULL && ev.num == 0, "cart remove without qty: whole line");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                     S("1001"), S("59.9"), S("SPRING-10"));
+    ok(err == NULL && ev.num == 5990
+       && strcmp((char *) ev.promo, "SPRING-10") == 0,
+       "purchase amount in cents with promo");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                     S("1001"), S("120"), S(""));
+    ok(err == NULL && ev.num == 12000 && ev.promo[0] == '\0',
+       "integer amount");
+
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                  S("1001"), S("1.234"), S("")) != NULL,
+       "three fraction digits refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                  S("1001"), S("1."), S("")) != NULL,
+       "trailing dot refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                  S("1001"), S(".5"), S("")) != NULL,
+       "leading dot refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                  S("1001"), S("1e3"), S("")) != NULL,
+       "exponent refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                  S("1001"), S("1000000000"), S("")) != NULL,
+       "amount of 10^9 refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                  S("1001"), S(""), S("")) != NULL,
+       "purchase without amount refused");
+    ok(ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_PURCHASE,
+                                  S("1001"), S("5"), S("BAD CODE")) != NULL,
+       "promo with a space refused");
+
+    err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_CART_CLEAR,
+                                     NULL, 0, NULL, 0, NULL, 0);
+    ok(err == NULL && ev.type == NGX_HTTP_TRIGGER_EV_CART_CLEAR,
+       "cart clear takes no values");
+}
+
+
+static void
+test_header(void)
+{
+    const char                *err;
+    ngx_http_trigger_event_t   ev;
+
+    err = ngx_http_trigger_event_parse_header(&ev,
+              NGX_HTTP_TRIGGER_EV_PURCHASE, S("  O-77   19.99\tWELCOME "));
+    ok(err == NULL && strcmp((char *) ev.id, "O-77") == 0 && ev.num == 1999
+       && strcmp((char *) ev.promo, "WELCOME") == 0,
+       "purchase header with spaces and tabs");
+
+    err = ngx_http_trigger_event_parse_header(&ev,
+              NGX_HTTP_TRIGGER_EV_CART_ADD, S("A1 2 x y"));
+    ok(err && strcmp(err, "too many values") == 0, "extra values refused");
+
+    err = ngx_http_trigger_event_parse_header(&ev,
+              NGX_HTTP_TRIGGER_EV_VIEW, S(""));
+    ok(err != NULL, "empty view header refused");
+}
+
+
+static void
+test_json(void)
+{
+    size_t                     n;
+    const char                *err;
+    ngx_http_trigger_event_t   evs[NGX_HTTP_TRIGGER_EVENTS_MAX];
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"type\":\"view\",\"sku\":\"A1\"}"), evs, 20, &n);
+    ok(err == NULL && n == 1 && evs[0].type == NGX_HTTP_TRIGGER_EV_VIEW,
+       "single event");
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"events\":[{\"type\":\"cart_add\",\"sku\":\"A1\",\"qty\":2},"
+                "{\"type\":\"cart_remove\",\"sku\":\"A1\",\"qty\":\"1\"},"
+                "{\"type\":\"cart_clear\"},"
+                "{\"type\":\"purchase\",\"order\":\"9\",\"amount\":59.9,"
+                "\"promo\":null}]}"), evs, 20, &n);
+    ok(err == NULL && n == 4 && evs[0].num == 2 && evs[1].num == 1
+       && evs[3].num == 5990, "batch of four, numbers and strings");
+
+    err = ngx_http_trigger_events_parse_json(S("{\"type\":"), evs, 20, &n);
+    ok(err && strcmp(err, "malformed JSON") == 0 && n == 0, "malformed JSON");
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"type\":\"view\",\"sku\":\"A1\",\"sku\":\"B\"}"),
+              evs, 20, &n);
+    ok(err != NULL, "duplicate keys refused");
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"type\":\"teleport\",\"sku\":\"A1\"}"), evs, 20, &n);
+    ok(err && strcmp(err, "unknown event type") == 0, "unknown type");
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"type\":\"view\",\"sku\":7}"), evs, 20, &n);
+    ok(err && strcmp(err, "invalid sku") == 0, "numeric sku refused");
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"type\":\"cart_add\",\"sku\":\"A\",\"qty\":1.5}"),
+              evs, 20, &n);
+    ok(err && strcmp(err, "invalid qty") == 0, "fractional qty refused");
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"events\":[{\"type\":\"view\",\"sku\":\"A\"},"
+                "{\"type\":\"view\",\"sku\":\"<script>\"}]}"), evs, 20, &n);
+    ok(err != NULL && n == 0, "one bad event fails the whole batch");
+
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"events\":[{},{},{}]}"), evs, 2, &n);
+    ok(err && strcmp(err, "too many events") == 0, "event count limited");
+
+    err = ngx_http_trigger_events_parse_json(S("{\"events\":[]}"),
+                                             evs, 20, &n);
+    ok(err && strcmp(err, "no events") == 0, "empty batch refused");
+
+    err = ngx_http_trigger_events_parse_json(S("[1,2]"), evs, 20, &n);
+    ok(err != NULL, "array at top level refused");
+
+    err = ngx_http_trigger_events_parse_json(S("{\"events\":{}}"),
+                                             evs, 20, &n);
+    ok(err && strcmp(err, "events must be an array") == 0,
+       "events must be an array");
+}
+
+
+int
+main(void)
+{
+    test_base64url();
+    test_hmac();
+    test_sha1();
+    test_cookie();
+    test_events();
+    test_header();
+    test_json();
+
+    printf("1..%d\n", tests);
+
+    return failed ? 1 : 0;
+}
