@@ -5,6 +5,7 @@ REPO      := $(CURDIR)
 BUILD     := $(REPO)/build
 NGX_SRC   ?= /usr/share/nginx/src
 MODULE    := $(BUILD)/ngx_http_trigger_module.so
+STATIC    := $(BUILD)/nginx-static
 SRCS      := $(wildcard src/*.c src/*.h) config
 CC_OPT    := -fPIC -g -O2 -Wall -Werror
 
@@ -18,17 +19,30 @@ all: $(MODULE)
 # Debian's own recipe for a dynamic module (the one dh-sequence-nginx
 # uses), run on a private copy of the source so nothing is written
 # outside the repository.
-$(MODULE): $(SRCS)
+$(BUILD)/objs/Makefile: config
 	@test -f $(NGX_SRC)/conf_flags || { \
 	    echo "nginx-dev is missing: run 'make deps' (as root)"; exit 1; }
-	rm -rf $(BUILD)/nginx-src && mkdir -p $(BUILD)
+	rm -rf $(BUILD)/nginx-src $(BUILD)/objs && mkdir -p $(BUILD)
 	cp -a $(NGX_SRC) $(BUILD)/nginx-src
 	cd $(BUILD)/nginx-src && . ./conf_flags && ./configure \
 	    --with-cc-opt='$(CC_OPT)' --with-ld-opt=-fPIC \
 	    "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(REPO) \
 	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log
+
+$(MODULE): $(BUILD)/objs/Makefile $(SRCS)
 	$(MAKE) -f $(BUILD)/objs/Makefile -C $(BUILD)/nginx-src modules
 	cp $(BUILD)/objs/ngx_http_trigger_module.so $(MODULE)
+
+# The module compiled into nginx itself, from nginx's own source tree.
+$(STATIC): $(SRCS)
+	src=$$(util/nginx-source) && rm -rf $(BUILD)/static \
+	&& cd $$src && ./configure --with-cc-opt='$(CC_OPT)' \
+	    --with-http_ssl_module --add-module=$(REPO) \
+	    --builddir=$(BUILD)/static > $(BUILD)/static-configure.log \
+	&& $(MAKE) -f $(BUILD)/static/Makefile > $(BUILD)/static-make.log
+	cp $(BUILD)/static/nginx $(STATIC)
+
+static: $(STATIC)
 
 deps:
 	util/install-deps
