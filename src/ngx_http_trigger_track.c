@@ -84,7 +84,8 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "    if cart[id] then\n"
     "      local q = 0\n"
     "      if num > 0 then q = cart[id] - num end\n"
-    "      if q > 0 then cart[id] = q else cart[id] = false; lines = lines - 1 end\n"
+    "      if q > 0 then cart[id] = q\n"
+    "      else cart[id] = false; lines = lines - 1 end\n"
     "    end\n"
     "  elseif t == 'c' then\n"
     "    clear()\n"
@@ -314,7 +315,10 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_track_script,
                                             3 + 6 + 4 * nevents, size);
     if (cmd == NULL) {
-        ctx->status = NGX_HTTP_TRIGGER_STATUS_ERROR;
+        if (wait) {
+            ctx->status = NGX_HTTP_TRIGGER_STATUS_ERROR;
+        }
+
         return NGX_DECLINED;
     }
 

@@ -147,7 +147,8 @@ test_events(void)
     ok(err != NULL, "empty sku refused");
 
     err = ngx_http_trigger_event_set(&ev, NGX_HTTP_TRIGGER_EV_VIEW,
-              S("01234567890123456789012345678901234567890123456789012345678901234"),
+              S("0123456789012345678901234567890123456789"
+                "0123456789012345678901234"),
               S(""), S(""));
     ok(err != NULL, "65-byte sku refused");
 
