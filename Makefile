@@ -9,7 +9,8 @@ STATIC    := $(BUILD)/nginx-static
 SRCS      := $(wildcard src/*.c src/*.h) config
 CC_OPT    := -fPIC -g -O2 -Wall -Werror
 
-UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c
+UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
+             src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c
 UNIT_BIN  := $(BUILD)/unit_tests
 
 .PHONY: all deps unit test demo bench clean static

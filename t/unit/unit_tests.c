@@ -8,6 +8,8 @@
 
 #include "ngx_http_trigger_sign.h"
 #include "ngx_http_trigger_event.h"
+#include "ngx_http_trigger_offer.h"
+#include "ngx_http_trigger_html.h"
 
 
 static int  tests;
@@ -301,6 +303,156 @@ test_json(void)
 }
 
 
+/* feeds the page in pieces of every size: the tag must be found at 11 */
+
+static void
+test_body_tag(void)
+{
+    int          found, wrong;
+    size_t       i, step, matched, end, pos, at;
+    const char  *page = "<p>x</p></BoDy></html>";
+
+    wrong = 0;
+
+    for (step = 1; step <= strlen(page); step++) {
+        matched = 0;
+        found = 0;
+        at = 0;
+
+        for (pos = 0; pos < strlen(page) && !found; pos += step) {
+            i = strlen(page) - pos < step ? strlen(page) - pos : step;
+
+            if (ngx_http_trigger_body_tag((const u_char *) page + pos, i,
+                                          &matched, &end))
+            {
+                found = 1;
+                at = pos + end - NGX_HTTP_TRIGGER_BODY_TAG_LEN;
+            }
+        }
+
+        if (!found || at != 8) {
+            wrong++;
+        }
+    }
+
+    ok(wrong == 0, "</BoDy> found at the same place in pieces of any size");
+
+    matched = 0;
+    ok(!ngx_http_trigger_body_tag((const u_char *) "</bod", 5, &matched, &end)
+       && matched == 5, "partial tag at the end is remembered");
+    ok(!ngx_http_trigger_body_tag((const u_char *) "x>", 2, &matched, &end)
+       && matched == 0, "a broken tag is forgotten");
+
+    matched = 0;
+    ok(!ngx_http_trigger_body_tag((const u_char *) "<</body", 7, &matched,
+                                  &end)
+       && matched == 6, "restart on a second '<'");
+    ok(ngx_http_trigger_body_tag((const u_char *) ">", 1, &matched, &end)
+       && end == 1, "completed by the next buffer");
+
+    matched = 0;
+    ok(!ngx_http_trigger_body_tag((const u_char *) "<bodyx></html>", 14,
+                                  &matched, &end), "no closing tag");
+}
+
+
+static void
+test_script_json(void)
+{
+    u_char      out[256];
+    size_t      n;
+    const char  *in = "{\"n\":\"</script><!--&\xe2\x80\xa8\xe2\x80\xa9\"}";
+    const char  *want = "{\"n\":\"\\u003c/script\\u003e\\u003c!--"
+                        "\\u0026\\u2028\\u2029\"}";
+
+    n = ngx_http_trigger_script_json(out, (const u_char *) in, strlen(in));
+    ok(n == strlen(want) && memcmp(out, want, n) == 0,
+       "JSON made safe inside <script>");
+}
+
+
+static void
+test_offer(void)
+{
+    ngx_http_trigger_offer_rules_t  rules;
+    ngx_http_trigger_offer_state_t  st, s;
+
+    memset(&rules, 0, sizeof(rules));
+    rules.min_depth = 3;
+    rules.min_duration = 60;
+    rules.decline_pause = 30 * 86400;
+    rules.cap_shows = 2;
+    rules.cap_period = 86400;
+    rules.holdout = 1000;
+    rules.require_items = 1;
+
+    memset(&st, 0, sizeof(st));
+    st.now = 1800000000;
+    st.depth = 3;
+    st.duration = 60;
+    st.items = 1;
+    st.bucket = 5000;
+    st.condition = 1;
+
+    ok(ngx_http_trigger_offer_decide(&rules, &st)
+       == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE, "engaged visitor is eligible");
+
+    s = st; s.depth = 2;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_SHALLOW, "too few pages");
+
+    s = st; s.duration = 59;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_SHORT, "too short a visit");
+
+    s = st; s.purchases = 1;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_PURCHASED, "buyers are not offered");
+
+    s = st; s.declined_at = st.now - 29 * 86400;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_DECLINED, "declined 29 days ago");
+
+    s = st; s.declined_at = st.now - 30 * 86400;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE, "declined 30 days ago: again");
+
+    s = st; s.active_until = st.now + 1;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ACTIVE, "an active offer");
+
+    s = st; s.items = 0;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_NO_ITEMS, "nothing to show");
+
+    rules.require_items = 0;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE, "items optional");
+    rules.require_items = 1;
+
+    s = st; s.shows = 2; s.shows_since = st.now - 100;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_CAPPED, "frequency cap");
+
+    s.shows_since = st.now - 86400;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE, "cap period over");
+
+    s = st; s.condition = 0;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_CONDITION, "shop's condition");
+
+    s = st; s.bucket = 999;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_HOLDOUT, "held out");
+
+    ok(ngx_http_trigger_offer_bucket((const u_char *) "abc", 3)
+       == ngx_http_trigger_offer_bucket((const u_char *) "abc", 3)
+       && ngx_http_trigger_offer_bucket((const u_char *) "abc", 3) < 10000,
+       "bucket is stable and in range");
+}
+
+
 int
 main(void)
 {
@@ -311,6 +463,9 @@ main(void)
     test_events();
     test_header();
     test_json();
+    test_body_tag();
+    test_script_json();
+    test_offer();
 
     printf("1..%d\n", tests);
 
