@@ -30,7 +30,11 @@ $(BUILD)/objs/Makefile: config
 	    "$${NGX_CONF_FLAGS[@]}" --add-dynamic-module=$(REPO) \
 	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log
 
-$(MODULE): $(BUILD)/objs/Makefile $(SRCS)
+# the widget is served from memory: its source becomes a C header
+src/ngx_http_trigger_widget_js.h: $(wildcard widget/widget.js) util/embed-widget
+	util/embed-widget
+
+$(MODULE): $(BUILD)/objs/Makefile $(SRCS) src/ngx_http_trigger_widget_js.h
 	$(MAKE) -f $(BUILD)/objs/Makefile -C $(BUILD)/nginx-src modules
 	cp $(BUILD)/objs/ngx_http_trigger_module.so $(MODULE)
 

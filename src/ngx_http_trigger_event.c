@@ -11,12 +11,14 @@
 
 
 const char  ngx_http_trigger_event_codes[NGX_HTTP_TRIGGER_EV_COUNT] = {
-    'v', 'a', 'r', 'c', 'p'
+    'v', 'a', 'r', 'c', 'p', 's', 'x', 'd'
 };
 
 
+/* the names the JSON endpoint accepts */
 static const char  *ngx_http_trigger_event_names[NGX_HTTP_TRIGGER_EV_COUNT] = {
-    "view", "cart_add", "cart_remove", "cart_clear", "purchase"
+    "view", "cart_add", "cart_remove", "cart_clear", "purchase",
+    "offer_shown", "offer_closed", NULL
 };
 
 
@@ -158,7 +160,9 @@ ngx_http_trigger_event_set(ngx_http_trigger_event_t *ev,
     memset(ev, 0, sizeof(ngx_http_trigger_event_t));
     ev->type = type;
 
-    if (type == NGX_HTTP_TRIGGER_EV_CART_CLEAR) {
+    if (type == NGX_HTTP_TRIGGER_EV_CART_CLEAR
+        || type >= NGX_HTTP_TRIGGER_EV_OFFER_SHOWN)
+    {
         return NULL;
     }
 
@@ -286,7 +290,9 @@ ngx_http_trigger_event_from_json(json_t *obj, ngx_http_trigger_event_t *ev)
     type = -1;
 
     for (t = 0; t < NGX_HTTP_TRIGGER_EV_COUNT; t++) {
-        if (strcmp(name, ngx_http_trigger_event_names[t]) == 0) {
+        if (ngx_http_trigger_event_names[t]
+            && strcmp(name, ngx_http_trigger_event_names[t]) == 0)
+        {
             type = t;
             break;
         }
@@ -413,9 +419,155 @@ done:
 }
 
 
-size_t
-ngx_http_trigger_event_num(const ngx_http_trigger_event_t *ev, u_char *buf,
-    size_t size)
+const char *
+ngx_http_trigger_answer_parse_json(const u_char *body, size_t len,
+    int need_email, ngx_http_trigger_answer_t *answer)
 {
-    return snprintf((char *) buf, size, "%lld", (long long) ev->num);
+    size_t        i, n;
+    json_t       *root, *v;
+    const char   *err, *s;
+    json_error_t  error;
+
+    memset(answer, 0, sizeof(ngx_http_trigger_answer_t));
+
+    root = json_loadb((const char *) body, len, JSON_REJECT_DUPLICATES,
+                      &error);
+    if (root == NULL) {
+        return "malformed JSON";
+    }
+
+    err = NULL;
+
+    if (!json_is_object(root)) {
+        err = "expected an object";
+        goto done;
+    }
+
+    v = json_object_get(root, "token");
+    n = json_string_length(v);
+
+    if (!json_is_string(v) || n == 0 || n >= sizeof(answer->token)) {
+        err = "invalid token";
+        goto done;
+    }
+
+    memcpy(answer->token, json_string_value(v), n);
+    answer->token_len = n;
+
+    if (!need_email) {
+        goto done;
+    }
+
+    v = json_object_get(root, "email");
+    s = json_string_value(v);
+    n = json_string_length(v);
+
+    if (s == NULL || !ngx_http_trigger_valid_email((const u_char *) s, n)) {
+        err = "invalid email";
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        answer->email[i] = (s[i] >= 'A' && s[i] <= 'Z') ? s[i] | 0x20 : s[i];
+    }
+
+    answer->email_len = n;
+
+    v = json_object_get(root, "consent");
+
+    if (v != NULL && !json_is_boolean(v)) {
+        err = "invalid consent";
+        goto done;
+    }
+
+    answer->consent = json_is_true(v);
+
+    v = json_object_get(root, "tz");
+
+    if (json_is_string(v)
+        && ngx_http_trigger_valid_tz((const u_char *) json_string_value(v),
+                                     json_string_length(v)))
+    {
+        memcpy(answer->tz, json_string_value(v), json_string_length(v));
+        answer->tz_len = json_string_length(v);
+
+    } else if (v != NULL && !json_is_null(v)) {
+        err = "invalid tz";
+    }
+
+done:
+
+    json_decref(root);
+
+    return err;
+}
+
+
+int
+ngx_http_trigger_valid_email(const u_char *p, size_t len)
+{
+    size_t  i, at, dot;
+
+    if (len < 6 || len > 254) {
+        return 0;
+    }
+
+    at = 0;
+    dot = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == '@') {
+            if (at || i == 0 || i > 64) {
+                return 0;
+            }
+
+            at = i;
+            continue;
+        }
+
+        if (p[i] == '.' && at) {
+            if (i == at + 1 || i == len - 1 || p[i - 1] == '.') {
+                return 0;
+            }
+
+            dot = i;
+            continue;
+        }
+
+        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+            || (p[i] >= '0' && p[i] <= '9') || p[i] == '-'
+            || (!at && p[i] != '\0' && strchr("._+!#$%&'*/=?^`{|}~", p[i])))
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    /* a domain with a dot and a top-level label of two letters or more */
+    return at && dot && len - dot > 2;
+}
+
+
+int
+ngx_http_trigger_valid_tz(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > 64) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+            || (p[i] >= '0' && p[i] <= '9')
+            || (p[i] != '\0' && strchr("/_+-", p[i])))
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
 }

@@ -25,6 +25,10 @@ typedef enum {
     NGX_HTTP_TRIGGER_EV_CART_REMOVE,
     NGX_HTTP_TRIGGER_EV_CART_CLEAR,
     NGX_HTTP_TRIGGER_EV_PURCHASE,
+    NGX_HTTP_TRIGGER_EV_OFFER_SHOWN,
+    NGX_HTTP_TRIGGER_EV_OFFER_CLOSED,
+    /* only from the decline endpoint, which checks the offer token */
+    NGX_HTTP_TRIGGER_EV_OFFER_DECLINED,
     NGX_HTTP_TRIGGER_EV_COUNT
 } ngx_http_trigger_event_type_e;
 
@@ -56,9 +60,29 @@ const char *ngx_http_trigger_event_parse_header(ngx_http_trigger_event_t *ev,
 const char *ngx_http_trigger_events_parse_json(const u_char *body,
     size_t len, ngx_http_trigger_event_t *evs, size_t max, size_t *n);
 
-/* renders ev->num as the script expects it; returns the length */
-size_t ngx_http_trigger_event_num(const ngx_http_trigger_event_t *ev,
-    u_char *buf, size_t size);
+typedef struct {
+    u_char                         email[255];
+    size_t                         email_len;
+    u_char                         token[64];
+    size_t                         token_len;
+    u_char                         tz[65];
+    size_t                         tz_len;
+    unsigned                       consent:1;
+} ngx_http_trigger_answer_t;
+
+
+/*
+ * The widget's answer to an offer: {"token": ..., "email": ...,
+ * "consent": true, "tz": ...}; only the token when need_email is 0.
+ * The email comes back in lower case.
+ */
+const char *ngx_http_trigger_answer_parse_json(const u_char *body,
+    size_t len, int need_email, ngx_http_trigger_answer_t *answer);
+
+/* addresses as the widget's form accepts them: ASCII, one '@', a dot */
+int ngx_http_trigger_valid_email(const u_char *p, size_t len);
+/* IANA time zone names such as "America/Argentina/Buenos_Aires" */
+int ngx_http_trigger_valid_tz(const u_char *p, size_t len);
 
 
 #endif /* _NGX_HTTP_TRIGGER_EVENT_H_INCLUDED_ */

@@ -8,7 +8,10 @@
 #include "ngx_http_trigger_module.h"
 #include "ngx_http_trigger_redis.h"
 #include "ngx_http_trigger_track.h"
-#include "ngx_http_trigger_events.h"
+#include "ngx_http_trigger_api.h"
+#include "ngx_http_trigger_widget.h"
+#include "ngx_http_trigger_filter.h"
+#include "ngx_http_trigger_stats.h"
 
 
 #define NGX_HTTP_TRIGGER_PREFIX_MAX   64
@@ -50,8 +53,18 @@ static char *ngx_http_trigger_bot_agents(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trigger_event(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_trigger_events(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_http_trigger_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_trigger_products(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_count_per(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_holdout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_lang(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_trigger_offer_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_regex_t *ngx_http_trigger_compile_bots(ngx_conf_t *cf,
     ngx_str_t *pattern);
 static ngx_int_t ngx_http_trigger_variable(ngx_http_request_t *r,
@@ -68,6 +81,10 @@ static ngx_conf_num_bounds_t  ngx_http_trigger_viewed_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_trigger_cart_bounds = {
     ngx_conf_check_num_bounds, 1, 200
+};
+
+static ngx_conf_num_bounds_t  ngx_http_trigger_items_bounds = {
+    ngx_conf_check_num_bounds, 0, NGX_HTTP_TRIGGER_ITEMS_MAX
 };
 
 
@@ -227,19 +244,173 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       NGX_HTTP_TRIGGER_EV_PURCHASE,
       NULL },
 
-    { ngx_string("trigger_events"),
+    { ngx_string("trigger_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_trigger_events,
+      ngx_http_trigger_api,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
 
-    { ngx_string("trigger_events_max_size"),
+    { ngx_string("trigger_api_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_trigger_loc_conf_t, endpoint_max_size),
+      offsetof(ngx_http_trigger_loc_conf_t, api_max_size),
       NULL },
+
+    { ngx_string("trigger_products"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_products,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_offer_cap"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_trigger_count_per,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, cap),
+      NULL },
+
+    { ngx_string("trigger_offer_token_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, token_ttl),
+      NULL },
+
+    { ngx_string("trigger_offer_code_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, code_ttl),
+      NULL },
+
+    { ngx_string("trigger_subscribe_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_trigger_count_per,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, subscribe_limit),
+      NULL },
+
+    { ngx_string("trigger_offer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, offer),
+      NULL },
+
+    { ngx_string("trigger_offer_min_depth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, min_depth),
+      NULL },
+
+    { ngx_string("trigger_offer_min_duration"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, min_duration),
+      NULL },
+
+    { ngx_string("trigger_offer_decline_pause"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, decline_pause),
+      NULL },
+
+    { ngx_string("trigger_offer_require_items"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, require_items),
+      NULL },
+
+    { ngx_string("trigger_offer_if"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, offer_if),
+      NULL },
+
+    { ngx_string("trigger_offer_holdout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_holdout,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_offer_discount"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, discount),
+      NULL },
+
+    { ngx_string("trigger_widget_items"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, items_max),
+      &ngx_http_trigger_items_bounds },
+
+    { ngx_string("trigger_widget_lang"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_lang,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_widget_text"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_trigger_widget_text,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_widget_consent"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, widget_consent),
+      NULL },
+
+    { ngx_string("trigger_widget_signals"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_trigger_widget_signals,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_widget_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, widget_delay),
+      NULL },
+
+    { ngx_string("trigger_widget_datalayer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, widget_datalayer),
+      NULL },
+
+    { ngx_string("trigger_widget_nonce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, widget_nonce),
+      NULL },
+
+    { ngx_string("trigger_widget_types"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_types_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, widget_types_keys),
+      &ngx_http_html_default_types[0] },
 
       ngx_null_command
 };
@@ -307,6 +478,9 @@ static ngx_http_variable_t  ngx_http_trigger_vars[] = {
 
     { ngx_string("trigger_purchases"), NULL, ngx_http_trigger_variable,
       NGX_HTTP_TRIGGER_PURCHASES, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_offer"), NULL, ngx_http_trigger_offer_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -418,6 +592,29 @@ ngx_http_trigger_status_variable(ngx_http_request_t *r,
 }
 
 
+static ngx_int_t
+ngx_http_trigger_offer_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_trigger_ctx_t  *ctx;
+
+    ctx = ngx_http_trigger_get_ctx(r->main);
+
+    if (ctx == NULL || ctx->offer == NGX_HTTP_TRIGGER_OFFER_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = (u_char *) ngx_http_trigger_offer_names[ctx->offer];
+    v->len = ngx_strlen(v->data);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
 static void *
 ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
 {
@@ -433,6 +630,10 @@ ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
     tmcf->ttl = NGX_CONF_UNSET;
     tmcf->viewed_max = NGX_CONF_UNSET_UINT;
     tmcf->cart_max = NGX_CONF_UNSET_UINT;
+    tmcf->cap.count = NGX_CONF_UNSET_UINT;
+    tmcf->token_ttl = NGX_CONF_UNSET;
+    tmcf->code_ttl = NGX_CONF_UNSET;
+    tmcf->subscribe_limit.count = NGX_CONF_UNSET_UINT;
 
     return tmcf;
 }
@@ -450,6 +651,18 @@ ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(tmcf->ttl, 30 * 86400);
     ngx_conf_init_uint_value(tmcf->viewed_max, 20);
     ngx_conf_init_uint_value(tmcf->cart_max, 50);
+    ngx_conf_init_value(tmcf->token_ttl, 86400);
+    ngx_conf_init_value(tmcf->code_ttl, 7 * 86400);
+
+    if (tmcf->cap.count == NGX_CONF_UNSET_UINT) {
+        tmcf->cap.count = 3;
+        tmcf->cap.period = 30 * 86400;
+    }
+
+    if (tmcf->subscribe_limit.count == NGX_CONF_UNSET_UINT) {
+        tmcf->subscribe_limit.count = 3;
+        tmcf->subscribe_limit.period = 3600;
+    }
 
     if (tmcf->key_prefix.data == NULL) {
         ngx_str_set(&tmcf->key_prefix, "trg:");
@@ -492,7 +705,14 @@ ngx_http_trigger_create_loc_conf(ngx_conf_t *cf)
      *     tlcf->consent_value = { 0, NULL };
      *     tlcf->bots = NULL;
      *     tlcf->events = NULL;
-     *     tlcf->endpoint = 0;
+     *     tlcf->api = 0;
+     *     tlcf->offer_if = NULL;
+     *     tlcf->discount = { 0, NULL };
+     *     tlcf->widget_lang = { 0, NULL };
+     *     tlcf->widget_texts = NULL;
+     *     tlcf->widget_consent = { 0, NULL };
+     *     tlcf->widget_nonce = NULL;
+     *     tlcf->widget_types_keys = NULL;
      */
 
     tlcf->enable = NGX_CONF_UNSET;
@@ -502,7 +722,17 @@ ngx_http_trigger_create_loc_conf(ngx_conf_t *cf)
     tlcf->cookie_flags = NGX_CONF_UNSET_UINT;
     tlcf->bots_off = NGX_CONF_UNSET;
     tlcf->cart_clear = NGX_CONF_UNSET;
-    tlcf->endpoint_max_size = NGX_CONF_UNSET_SIZE;
+    tlcf->api_max_size = NGX_CONF_UNSET_SIZE;
+    tlcf->offer = NGX_CONF_UNSET;
+    tlcf->min_depth = NGX_CONF_UNSET;
+    tlcf->min_duration = NGX_CONF_UNSET;
+    tlcf->decline_pause = NGX_CONF_UNSET;
+    tlcf->require_items = NGX_CONF_UNSET;
+    tlcf->holdout = NGX_CONF_UNSET;
+    tlcf->items_max = NGX_CONF_UNSET_UINT;
+    tlcf->widget_signals = NGX_CONF_UNSET_UINT;
+    tlcf->widget_delay = NGX_CONF_UNSET;
+    tlcf->widget_datalayer = NGX_CONF_UNSET;
 
     return tlcf;
 }
@@ -544,13 +774,76 @@ ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->bots = prev->bots ? prev->bots : tmcf->default_bots;
     }
 
+    if (conf->enable && conf->api) {
+        /* the endpoints count no page views */
+        conf->enable = 0;
+    }
+
     if (conf->events == NULL) {
         conf->events = prev->events;
     }
 
     ngx_conf_merge_value(conf->cart_clear, prev->cart_clear, 0);
-    ngx_conf_merge_size_value(conf->endpoint_max_size,
-                              prev->endpoint_max_size, 4096);
+    ngx_conf_merge_size_value(conf->api_max_size, prev->api_max_size, 4096);
+
+    ngx_conf_merge_value(conf->offer, prev->offer, 0);
+    ngx_conf_merge_value(conf->min_depth, prev->min_depth, 3);
+    ngx_conf_merge_value(conf->min_duration, prev->min_duration, 60);
+    ngx_conf_merge_value(conf->decline_pause, prev->decline_pause,
+                         30 * 86400);
+    ngx_conf_merge_value(conf->require_items, prev->require_items, 1);
+    ngx_conf_merge_value(conf->holdout, prev->holdout, 0);
+    ngx_conf_merge_ptr_value(conf->offer_if, prev->offer_if, NULL);
+    ngx_conf_merge_str_value(conf->discount, prev->discount, "10%");
+    ngx_conf_merge_uint_value(conf->items_max, prev->items_max, 3);
+    ngx_conf_merge_str_value(conf->widget_lang, prev->widget_lang, "en");
+    ngx_conf_merge_str_value(conf->widget_consent, prev->widget_consent, "");
+    ngx_conf_merge_value(conf->widget_delay, prev->widget_delay, 3);
+    ngx_conf_merge_value(conf->widget_datalayer, prev->widget_datalayer, 0);
+    ngx_conf_merge_ptr_value(conf->widget_nonce, prev->widget_nonce, NULL);
+
+    if (conf->widget_texts == NULL) {
+        conf->widget_texts = prev->widget_texts;
+    }
+
+    if (conf->widget_signals == NGX_CONF_UNSET_UINT) {
+        conf->widget_signals = prev->widget_signals;
+        conf->widget_idle = prev->widget_idle;
+    }
+
+    if (conf->widget_signals == NGX_CONF_UNSET_UINT) {
+        conf->widget_signals = NGX_HTTP_TRIGGER_SIGNAL_TOP
+                               |NGX_HTTP_TRIGGER_SIGNAL_BACK
+                               |NGX_HTTP_TRIGGER_SIGNAL_TAB
+                               |NGX_HTTP_TRIGGER_SIGNAL_SCROLL
+                               |NGX_HTTP_TRIGGER_SIGNAL_IDLE;
+        conf->widget_idle = 30;
+    }
+
+    if (ngx_http_merge_types(cf, &conf->widget_types_keys,
+                             &conf->widget_types,
+                             &prev->widget_types_keys, &prev->widget_types,
+                             ngx_http_html_default_types)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->rules.min_depth = conf->min_depth;
+    conf->rules.min_duration = conf->min_duration;
+    conf->rules.decline_pause = conf->decline_pause;
+    conf->rules.require_items = conf->require_items;
+    conf->rules.holdout = conf->holdout;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trigger_module);
+    conf->rules.cap_shows = tmcf->cap.count;
+    conf->rules.cap_period = tmcf->cap.period;
+
+    if (conf->offer && ngx_http_trigger_widget_merge(cf, conf)
+                       != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (ngx_strcmp(conf->cookie_domain.data, "off") == 0) {
         ngx_str_set(&conf->cookie_domain, "");
@@ -622,18 +915,21 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     if (tmcf->addr.len == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"trigger_redis\" is required when \"trigger\" or "
-                      "\"trigger_events\" is used");
+                      "\"trigger_api\" is used");
         return NGX_ERROR;
     }
 
     if (tmcf->secret.len == 0) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "\"trigger_secret\" is required when \"trigger\" or "
-                      "\"trigger_events\" is used");
+                      "\"trigger_api\" is used");
         return NGX_ERROR;
     }
 
     ngx_http_trigger_redis_script(&ngx_http_trigger_track_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_stats_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_mark_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_subscribe_script);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -644,10 +940,7 @@ ngx_http_trigger_init(ngx_conf_t *cf)
 
     *h = ngx_http_trigger_track_handler;
 
-    ngx_http_trigger_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_http_trigger_track_header_filter;
-
-    return NGX_OK;
+    return ngx_http_trigger_filter_init(cf);
 }
 
 
@@ -1107,24 +1400,141 @@ ngx_http_trigger_event(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static char *
-ngx_http_trigger_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_trigger_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_trigger_loc_conf_t *tlcf = conf;
 
     ngx_http_core_loc_conf_t      *clcf;
     ngx_http_trigger_main_conf_t  *tmcf;
 
-    if (tlcf->endpoint) {
+    if (tlcf->api) {
         return "is duplicate";
     }
 
-    tlcf->endpoint = 1;
-
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_trigger_events_handler;
+
+    /* the endpoints are named by what follows the location's prefix */
+    if (clcf->regex || clcf->exact_match || clcf->name.len == 0
+        || clcf->name.data[clcf->name.len - 1] != '/')
+    {
+        return "must be in a prefix location ending with \"/\"";
+    }
+
+    tlcf->api = 1;
+    clcf->handler = ngx_http_trigger_api_handler;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trigger_module);
     tmcf->used = 1;
+
+    if (tmcf->api.len == 0) {
+        tmcf->api = clcf->name;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_products(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_main_conf_t *tmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tmcf->products) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_trigger_products_load(cf, &value[1], &tmcf->products);
+}
+
+
+/* "N PERIOD" */
+
+static char *
+ngx_http_trigger_count_per(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_int_t                 n;
+    ngx_str_t                *value;
+    ngx_http_trigger_rate_t  *rate;
+
+    rate = (ngx_http_trigger_rate_t *) ((u_char *) conf + cmd->offset);
+
+    if (rate->count != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    rate->period = ngx_parse_time(&value[2], 1);
+
+    if (n == NGX_ERROR || rate->period == (time_t) NGX_ERROR
+        || rate->period == 0)
+    {
+        return "invalid value";
+    }
+
+    rate->count = n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a share of eligible visitors: "10%" or "2.5%" */
+
+static char *
+ngx_http_trigger_holdout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (tlcf->holdout != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len < 2 || value[1].data[value[1].len - 1] != '%') {
+        return "must be a percentage such as \"10%\"";
+    }
+
+    n = ngx_atofp(value[1].data, value[1].len - 1, 2);
+
+    if (n == NGX_ERROR || n > 10000) {
+        return "must be a percentage from 0% to 100%";
+    }
+
+    tlcf->holdout = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_lang(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->widget_lang.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "en") != 0
+        && ngx_strcmp(value[1].data, "ru") != 0)
+    {
+        return "must be \"en\" or \"ru\"";
+    }
+
+    tlcf->widget_lang = value[1];
 
     return NGX_CONF_OK;
 }

@@ -11,8 +11,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <jansson.h>
+
 #include "ngx_http_trigger_sign.h"
 #include "ngx_http_trigger_event.h"
+#include "ngx_http_trigger_offer.h"
 
 
 #define NGX_HTTP_TRIGGER_COOKIE_SECURE     0x01
@@ -45,8 +48,20 @@ typedef enum {
     NGX_HTTP_TRIGGER_CART_QTY,
     NGX_HTTP_TRIGGER_VIEWED,
     NGX_HTTP_TRIGGER_PURCHASES,
+    NGX_HTTP_TRIGGER_DECLINED_AT,
+    NGX_HTTP_TRIGGER_ACTIVE_UNTIL,
+    NGX_HTTP_TRIGGER_SHOWS,
+    NGX_HTTP_TRIGGER_SHOWS_SINCE,
+    NGX_HTTP_TRIGGER_CODES_USED,
     NGX_HTTP_TRIGGER_STATE_COUNT
 } ngx_http_trigger_state_e;
+
+
+/* "N per PERIOD" */
+typedef struct {
+    ngx_uint_t                     count;
+    time_t                         period;
+} ngx_http_trigger_rate_t;
 
 
 typedef struct {
@@ -67,6 +82,17 @@ typedef struct {
 
     ngx_regex_t                   *default_bots;
     ngx_flag_t                     used;
+
+    /* the trigger_api location: the widget's endpoints live under it */
+    ngx_str_t                      api;
+
+    /* sku -> product object, from trigger_products */
+    json_t                        *products;
+
+    ngx_http_trigger_rate_t        cap;
+    time_t                         token_ttl;
+    time_t                         code_ttl;
+    ngx_http_trigger_rate_t        subscribe_limit;
 } ngx_http_trigger_main_conf_t;
 
 
@@ -101,15 +127,57 @@ typedef struct {
     ngx_array_t                   *events;
     ngx_flag_t                     cart_clear;
 
-    ngx_flag_t                     endpoint;
-    size_t                         endpoint_max_size;
+    ngx_flag_t                     api;
+    size_t                         api_max_size;
+
+    ngx_flag_t                     offer;
+    ngx_int_t                      min_depth;
+    time_t                         min_duration;
+    time_t                         decline_pause;
+    ngx_flag_t                     require_items;
+    ngx_int_t                      holdout;
+    ngx_http_trigger_offer_rules_t  rules;
+    ngx_http_complex_value_t      *offer_if;
+    ngx_str_t                      discount;
+    ngx_uint_t                     items_max;
+
+    ngx_str_t                      widget_lang;
+    json_t                        *widget_texts;
+    ngx_str_t                      widget_consent;
+    ngx_uint_t                     widget_signals;
+    time_t                         widget_idle;
+    time_t                         widget_delay;
+    ngx_flag_t                     widget_datalayer;
+    ngx_http_complex_value_t      *widget_nonce;
+    ngx_hash_t                     widget_types;
+    ngx_array_t                   *widget_types_keys;
+    /* the bootstrap's fixed part, JSON escaped for a <script> element */
+    ngx_str_t                      widget_static;
 } ngx_http_trigger_loc_conf_t;
+
+
+#define NGX_HTTP_TRIGGER_SIGNAL_TOP      0x01
+#define NGX_HTTP_TRIGGER_SIGNAL_BACK     0x02
+#define NGX_HTTP_TRIGGER_SIGNAL_TAB      0x04
+#define NGX_HTTP_TRIGGER_SIGNAL_SCROLL   0x08
+#define NGX_HTTP_TRIGGER_SIGNAL_IDLE     0x10
+
+#define NGX_HTTP_TRIGGER_ITEMS_MAX       10
+
+
+typedef struct {
+    ngx_str_t                      sku;
+    int64_t                        qty;
+} ngx_http_trigger_item_t;
 
 
 typedef struct ngx_http_trigger_ctx_s  ngx_http_trigger_ctx_t;
 
 typedef void (*ngx_http_trigger_resume_pt)(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
+/* reads a script's reply into ctx and sets ctx->status */
+typedef void (*ngx_http_trigger_parse_pt)(ngx_http_trigger_ctx_t *ctx,
+    void *reply);
 
 struct ngx_http_trigger_ctx_s {
     ngx_http_request_t            *request;
@@ -121,12 +189,33 @@ struct ngx_http_trigger_ctx_s {
     unsigned                       identified:1;
     unsigned                       new_visitor:1;
     unsigned                       cookie_sent:1;
+    unsigned                       want_items:1;
+    unsigned                       condition:1;
+    unsigned                       inject:1;
+
+    ngx_http_trigger_offer_outcome_e  offer;
+    ngx_http_trigger_item_t        items[NGX_HTTP_TRIGGER_ITEMS_MAX];
+    ngx_uint_t                     nitems;
+
+    /* the body filter's search for "</body>" */
+    size_t                         matched;
+    u_char                         held[8];
+
+    /* the endpoint's events, for their statistics */
+    ngx_http_trigger_event_t      *events;
+    ngx_uint_t                     nevents;
+
+    /* what a non-tracking script answered (subscribe) */
+    ngx_str_t                      answer;
+    ngx_str_t                      code;
+    int64_t                        code_expires;
 
     /* a suspended request: its command, deadline and wake-up */
     void                          *command;
     ngx_event_t                    deadline;
     ngx_event_t                    wake;
     ngx_http_trigger_resume_pt     resume;
+    ngx_http_trigger_parse_pt      parse;
 };
 
 

@@ -3,8 +3,10 @@
  */
 
 
+#include <stdio.h>
 #include <string.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -161,4 +163,94 @@ ngx_http_trigger_cookie_valid(const u_char *value, size_t len,
     ngx_http_trigger_cookie_sign(expect, key, key_len, value);
 
     return CRYPTO_memcmp(expect, value, NGX_HTTP_TRIGGER_COOKIE_LEN) == 0;
+}
+
+
+static size_t
+ngx_http_trigger_token_mac(u_char *dst, const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], const char *expires)
+{
+    int     n;
+    u_char  data[64], mac[32];
+
+    n = snprintf((char *) data, sizeof(data), "offer:%.*s:%s",
+                 NGX_HTTP_TRIGGER_VID_LEN, (const char *) vid, expires);
+
+    ngx_http_trigger_hmac_sha256(mac, key, key_len, data, n);
+
+    return ngx_http_trigger_base64url(dst, mac, 16);
+}
+
+
+size_t
+ngx_http_trigger_token_make(u_char *buf, const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], time_t expires)
+{
+    int   n;
+    char  text[21];
+
+    n = snprintf(text, sizeof(text), "%lld", (long long) expires);
+    memcpy(buf, text, n);
+    buf[n] = '.';
+
+    return n + 1 + ngx_http_trigger_token_mac(buf + n + 1, key, key_len, vid,
+                                              text);
+}
+
+
+int
+ngx_http_trigger_token_valid(const u_char *token, size_t len,
+    const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], time_t now)
+{
+    char        expires[21];
+    size_t      i, n;
+    u_char      mac[32];
+    long long   t;
+
+    for (i = 0; i < len && i < 20 && token[i] >= '0' && token[i] <= '9'; i++) {
+        expires[i] = token[i];
+    }
+
+    if (i == 0 || i == len || token[i] != '.') {
+        return 0;
+    }
+
+    expires[i] = '\0';
+    t = atoll(expires);
+
+    n = ngx_http_trigger_token_mac(mac, key, key_len, vid, expires);
+
+    if (len - i - 1 != n
+        || CRYPTO_memcmp(mac, token + i + 1, n) != 0)
+    {
+        return 0;
+    }
+
+    return t >= now;
+}
+
+
+int
+ngx_http_trigger_code_new(u_char code[NGX_HTTP_TRIGGER_CODE_LEN])
+{
+    size_t         i, n;
+    u_char         rnd[32];
+    static u_char  alphabet[] = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+    /* 32 symbols: every random byte gives 5 unbiased bits */
+    if (ngx_http_trigger_random(rnd, sizeof(rnd)) != 0) {
+        return -1;
+    }
+
+    for (i = 0, n = 0; i < NGX_HTTP_TRIGGER_CODE_LEN; i++) {
+        if (i == 4 || i == 9) {
+            code[i] = '-';
+            continue;
+        }
+
+        code[i] = alphabet[rnd[n++] & 0x1f];
+    }
+
+    return 0;
 }

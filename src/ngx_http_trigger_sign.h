@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 
 #define NGX_HTTP_TRIGGER_ID_BYTES      16
@@ -34,6 +35,24 @@ int ngx_http_trigger_cookie_new(u_char cookie[NGX_HTTP_TRIGGER_COOKIE_LEN],
     const u_char *key, size_t key_len);
 int ngx_http_trigger_cookie_valid(const u_char *value, size_t len,
     const u_char *key, size_t key_len);
+
+/*
+ * Offer tokens: "<expiry>.<mac>", the mac binding the visitor and the
+ * expiry, so only the visitor the offer was made to can answer it.
+ */
+#define NGX_HTTP_TRIGGER_TOKEN_MAX     (20 + 1 + 22)
+
+size_t ngx_http_trigger_token_make(u_char *buf, const u_char *key,
+    size_t key_len, const u_char vid[NGX_HTTP_TRIGGER_VID_LEN],
+    time_t expires);
+int ngx_http_trigger_token_valid(const u_char *token, size_t len,
+    const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], time_t now);
+
+/* promo codes: "XXXX-XXXX-XXXX", 60 random bits, no look-alike letters */
+#define NGX_HTTP_TRIGGER_CODE_LEN      14
+
+int ngx_http_trigger_code_new(u_char code[NGX_HTTP_TRIGGER_CODE_LEN]);
 
 
 #endif /* _NGX_HTTP_TRIGGER_SIGN_H_INCLUDED_ */

@@ -6,32 +6,35 @@
 
 
 #include "ngx_http_trigger_track.h"
+#include "ngx_http_trigger_widget.h"
+#include "ngx_http_trigger_stats.h"
 
 
 static void ngx_http_trigger_ctx_cleanup(void *data);
 static ngx_int_t ngx_http_trigger_cookie_value(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
-static void ngx_http_trigger_track_reply(void *data, redisReply *reply);
-static void ngx_http_trigger_track_deadline(ngx_event_t *ev);
-static void ngx_http_trigger_track_wake(ngx_event_t *ev);
+static void ngx_http_trigger_reply(void *data, redisReply *reply);
+static void ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx,
+    void *data);
+static ngx_int_t ngx_http_trigger_track_state(redisReply *reply,
+    int64_t *state);
+static void ngx_http_trigger_track_sent(void *data, redisReply *reply);
+static void ngx_http_trigger_deadline(ngx_event_t *ev);
+static void ngx_http_trigger_wake(ngx_event_t *ev);
 static void ngx_http_trigger_track_resume(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static ngx_uint_t ngx_http_trigger_conf_events(ngx_http_request_t *r,
     ngx_http_trigger_loc_conf_t *tlcf, ngx_http_trigger_event_t *events);
-static ngx_uint_t ngx_http_trigger_header_events(ngx_http_request_t *r,
-    ngx_http_trigger_event_t *events);
-static ngx_int_t ngx_http_trigger_set_cookie(ngx_http_request_t *r,
-    ngx_http_trigger_ctx_t *ctx);
-
-
-ngx_http_output_header_filter_pt  ngx_http_trigger_next_header_filter;
 
 
 /*
  * One call per tracked request, atomic for concurrent requests of one
- * visitor.  KEYS: the visitor's hash, its orders.  ARGV: now, visit
- * timeout, ttl, viewed max, cart max, page view (0/1), then per event:
- * code, id, number, promo.  See docs/redis.md for the fields.
+ * visitor.  KEYS: the visitor's hash, its orders, then the promo code of
+ * each purchase that has one.  ARGV: now, visit timeout, ttl, viewed
+ * max, cart max, page view (0/1), offer cap period, then per event:
+ * code, id, number, promo.  Returns the state the variables and the
+ * offer decision need, then the cart (sku, qty, ...) and the viewed
+ * list.  See docs/redis.md for the fields.
  */
 
 ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
@@ -39,9 +42,19 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "local key, orders = KEYS[1], KEYS[2]\n"
     "local now = tonumber(ARGV[1])\n"
     "local viewed_max, cart_max = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local h = {}\n"
+    "local cap_period = tonumber(ARGV[7])\n"
+    "local h, cart, lines, order = {}, {}, 0, {}\n"
     "local flat = redis.call('HGETALL', key)\n"
-    "for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end\n"
+    "for i = 1, #flat, 2 do\n"
+    "  local f, v = flat[i], flat[i + 1]\n"
+    "  h[f] = v\n"
+    "  if string.sub(f, 1, 2) == 'c:' then\n"
+    "    local sku = string.sub(f, 3)\n"
+    "    cart[sku] = tonumber(v)\n"
+    "    order[#order + 1] = sku\n"
+    "    lines = lines + 1\n"
+    "  end\n"
+    "end\n"
     "local visits = tonumber(h.n) or 0\n"
     "local depth = tonumber(h.d) or 0\n"
     "local start = tonumber(h.s) or now\n"
@@ -50,24 +63,21 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "local viewed = h.v or ''\n"
     "local purchases = tonumber(h.p) or 0\n"
     "local revenue = tonumber(h.r) or 0\n"
+    "local declined = tonumber(h.x) or 0\n"
+    "local shows, since = tonumber(h.f) or 0, tonumber(h.fs) or 0\n"
+    "local used, codes = 0, 2\n"
     "if not last then\n"
     "  visits, depth, start, gap = 1, 0, now, 0\n"
     "elseif now - last > tonumber(ARGV[2]) then\n"
     "  visits, depth, start, gap = visits + 1, 0, now, now - last\n"
     "end\n"
     "depth = depth + tonumber(ARGV[6])\n"
-    "local cart, lines = {}, 0\n"
-    "for f, q in pairs(h) do\n"
-    "  if string.sub(f, 1, 2) == 'c:' then\n"
-    "    cart[string.sub(f, 3)] = tonumber(q)\n"
-    "    lines = lines + 1\n"
-    "  end\n"
-    "end\n"
+    "if now - since >= cap_period then shows, since = 0, now end\n"
     "local function clear()\n"
     "  for sku, q in pairs(cart) do cart[sku] = false end\n"
     "  lines = 0\n"
     "end\n"
-    "for i = 7, #ARGV, 4 do\n"
+    "for i = 8, #ARGV, 4 do\n"
     "  local t, id, num = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
     "  if t == 'v' then\n"
     "    local list = {id}\n"
@@ -77,7 +87,10 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "    viewed = table.concat(list, ',')\n"
     "  elseif t == 'a' then\n"
     "    if cart[id] or lines < cart_max then\n"
-    "      if not cart[id] then lines = lines + 1 end\n"
+    "      if not cart[id] then\n"
+    "        lines = lines + 1\n"
+    "        order[#order + 1] = id\n"
+    "      end\n"
     "      cart[id] = math.min((cart[id] or 0) + num, 999)\n"
     "    end\n"
     "  elseif t == 'r' then\n"
@@ -90,27 +103,47 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "  elseif t == 'c' then\n"
     "    clear()\n"
     "  elseif t == 'p' then\n"
-    "    local promo = ARGV[i + 3]\n"
-    "    if promo == '' then promo = '-' end\n"
+    "    local promo, code = ARGV[i + 3], nil\n"
+    "    if promo == '' then promo = '-'\n"
+    "    else codes = codes + 1; code = KEYS[codes] end\n"
     "    if redis.call('HSETNX', orders, id,\n"
     "                  num .. ' ' .. promo .. ' ' .. now) == 1 then\n"
     "      purchases, revenue = purchases + 1, revenue + num\n"
     "      clear()\n"
+    "      local c = code and redis.call('HMGET', code, 'used', 'expires')\n"
+    "      if c and c[1] == '0' and tonumber(c[2]) >= now then\n"
+    "        redis.call('HSET', code, 'used', 1, 'order', id, 'used_at', now)\n"
+    "        used = used + 1\n"
+    "      end\n"
     "    end\n"
+    "  elseif t == 's' then\n"
+    "    shows = shows + 1\n"
+    "  elseif t == 'd' then\n"
+    "    declined = now\n"
     "  end\n"
     "end\n"
     "local set = {'n', visits, 'd', depth, 's', start, 'l', now, 'g', gap}\n"
-    "local del, qty = {}, 0\n"
+    "local del, qty, items = {}, 0, {}\n"
     "if viewed ~= '' then set[#set + 1] = 'v'; set[#set + 1] = viewed end\n"
     "if purchases > 0 then\n"
     "  set[#set + 1] = 'p'; set[#set + 1] = purchases\n"
     "  set[#set + 1] = 'r'; set[#set + 1] = revenue\n"
     "end\n"
-    "for sku, q in pairs(cart) do\n"
+    "if declined > 0 then set[#set + 1] = 'x'; set[#set + 1] = declined end\n"
+    "if shows > 0 then\n"
+    "  set[#set + 1] = 'f'; set[#set + 1] = shows\n"
+    "  set[#set + 1] = 'fs'; set[#set + 1] = since\n"
+    "end\n"
+    "local seen = {}\n"
+    "for _, sku in ipairs(order) do\n"
+    "  local q = cart[sku]\n"
+    "  if seen[sku] then q = nil end\n"
+    "  seen[sku] = true\n"
     "  if q then\n"
     "    set[#set + 1] = 'c:' .. sku; set[#set + 1] = q\n"
+    "    items[#items + 1] = sku; items[#items + 1] = q\n"
     "    qty = qty + q\n"
-    "  else\n"
+    "  elseif q == false then\n"
     "    del[#del + 1] = 'c:' .. sku\n"
     "  end\n"
     "end\n"
@@ -122,8 +155,9 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "if viewed ~= '' then\n"
     "  nviewed = select(2, string.gsub(viewed, ',', ',')) + 1\n"
     "end\n"
-    "return {visits, depth, now - start, gap, lines, qty, nviewed,"
-    " purchases}\n"),
+    "return {visits, depth, now - start, gap, lines, qty, nviewed, purchases,\n"
+    "        declined, tonumber(h.a) or 0, shows, since, used,\n"
+    "        items, viewed}\n"),
     { 0 }
 };
 
@@ -170,11 +204,11 @@ ngx_http_trigger_create_ctx(ngx_http_request_t *r)
 
     ctx->request = r;
 
-    ctx->deadline.handler = ngx_http_trigger_track_deadline;
+    ctx->deadline.handler = ngx_http_trigger_deadline;
     ctx->deadline.data = r->connection;
     ctx->deadline.log = r->connection->log;
 
-    ctx->wake.handler = ngx_http_trigger_track_wake;
+    ctx->wake.handler = ngx_http_trigger_wake;
     ctx->wake.data = r->connection;
     ctx->wake.log = r->connection->log;
 
@@ -285,35 +319,62 @@ ngx_http_trigger_identify(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 }
 
 
+size_t
+ngx_http_trigger_visitor_key(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, u_char *buf)
+{
+    u_char                        *p;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    /* key prefixes are limited to 64 bytes at configuration time */
+    p = ngx_cpymem(buf, tmcf->key_prefix.data, tmcf->key_prefix.len);
+    *p++ = '{';
+    p = ngx_cpymem(p, ctx->cookie, NGX_HTTP_TRIGGER_VID_LEN);
+    *p++ = '}';
+
+    return p - buf;
+}
+
+
 ngx_int_t
 ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_event_t *events, ngx_uint_t nevents,
     ngx_uint_t pageview, ngx_uint_t wait)
 {
-    size_t                         size, key_len;
-    u_char                        *p, key[NGX_HTTP_TRIGGER_VID_LEN + 128];
-    ngx_int_t                      rc;
-    ngx_uint_t                     i;
+    size_t                         size, key_len, code_len;
+    u_char                         key[NGX_HTTP_TRIGGER_KEY_MAX];
+    u_char                         code[NGX_HTTP_TRIGGER_KEY_MAX];
+    ngx_uint_t                     i, promos;
     ngx_http_trigger_event_t      *ev;
     ngx_http_trigger_redis_cmd_t  *cmd;
     ngx_http_trigger_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
 
-    /* key prefixes are limited to 64 bytes at configuration time */
-    p = ngx_cpymem(key, tmcf->key_prefix.data, tmcf->key_prefix.len);
-    *p++ = '{';
-    p = ngx_cpymem(p, ctx->cookie, NGX_HTTP_TRIGGER_VID_LEN);
-    *p++ = '}';
-    key_len = p - key;
-    ngx_memcpy(p, ":o", 2);
+    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
+    ngx_memcpy(key + key_len, ":o", 2);
 
-    size = 1 + 2 * key_len + 2 + 6 * NGX_INT64_LEN
+    promos = 0;
+
+    for (i = 0; i < nevents; i++) {
+        if (events[i].type == NGX_HTTP_TRIGGER_EV_PURCHASE
+            && events[i].promo[0])
+        {
+            promos++;
+        }
+    }
+
+    size = NGX_INT64_LEN + 2 * key_len + 2
+           + promos * (tmcf->key_prefix.len + 5 + NGX_HTTP_TRIGGER_PROMO_MAX)
+           + 7 * NGX_INT64_LEN
            + nevents * (1 + NGX_HTTP_TRIGGER_ID_MAX + NGX_INT64_LEN
                         + NGX_HTTP_TRIGGER_PROMO_MAX);
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_track_script,
-                                            3 + 6 + 4 * nevents, size);
+                                            3 + promos + 7 + 4 * nevents,
+                                            size);
     if (cmd == NULL) {
         if (wait) {
             ctx->status = NGX_HTTP_TRIGGER_STATUS_ERROR;
@@ -322,15 +383,28 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "2", 1);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, 2 + promos);
     ngx_http_trigger_redis_cmd_arg(cmd, key, key_len);
     ngx_http_trigger_redis_cmd_arg(cmd, key, key_len + 2);
+
+    for (i = 0; i < nevents; i++) {
+        if (events[i].type == NGX_HTTP_TRIGGER_EV_PURCHASE
+            && events[i].promo[0])
+        {
+            code_len = ngx_sprintf(code, "%Vcode:%s", &tmcf->key_prefix,
+                                   events[i].promo)
+                       - code;
+            ngx_http_trigger_redis_cmd_arg(cmd, code, code_len);
+        }
+    }
+
     ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->visit_timeout);
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->ttl);
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->viewed_max);
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cart_max);
     ngx_http_trigger_redis_cmd_arg_int(cmd, pageview);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cap.period);
 
     for (i = 0; i < nevents; i++) {
         ev = &events[i];
@@ -345,18 +419,27 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     }
 
     if (!wait) {
-        /* nobody waits: the reply is only checked for errors */
-        rc = ngx_http_trigger_redis_eval(cmd, NULL, NULL);
-        return rc == NGX_OK ? NGX_OK : NGX_DECLINED;
+        return ngx_http_trigger_redis_eval(cmd, ngx_http_trigger_track_sent,
+                                           NULL) == NGX_OK
+               ? NGX_OK : NGX_DECLINED;
     }
 
-    rc = ngx_http_trigger_redis_eval(cmd, ngx_http_trigger_track_reply, ctx);
+    return ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_track_parse);
+}
 
-    if (rc != NGX_OK) {
+
+ngx_int_t
+ngx_http_trigger_wait(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
+    ngx_http_trigger_redis_cmd_t *cmd, ngx_http_trigger_parse_pt parse)
+{
+    if (ngx_http_trigger_redis_eval(cmd, ngx_http_trigger_reply, ctx)
+        != NGX_OK)
+    {
         ctx->status = NGX_HTTP_TRIGGER_STATUS_UNAVAILABLE;
         return NGX_DECLINED;
     }
 
+    ctx->parse = parse;
     ctx->command = cmd;
     ngx_add_timer(&ctx->deadline, ctx->conf->timeout);
 
@@ -365,28 +448,15 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 
 
 static void
-ngx_http_trigger_track_reply(void *data, redisReply *reply)
+ngx_http_trigger_reply(void *data, redisReply *reply)
 {
-    ngx_uint_t               i;
     ngx_http_trigger_ctx_t  *ctx = data;
 
     ctx->command = NULL;
     ctx->status = NGX_HTTP_TRIGGER_STATUS_ERROR;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY
-        && reply->elements == NGX_HTTP_TRIGGER_STATE_COUNT)
-    {
-        for (i = 0; i < NGX_HTTP_TRIGGER_STATE_COUNT; i++) {
-            if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
-                break;
-            }
-
-            ctx->state[i] = reply->element[i]->integer;
-        }
-
-        if (i == NGX_HTTP_TRIGGER_STATE_COUNT) {
-            ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
-        }
+    if (reply) {
+        ctx->parse(ctx, reply);
     }
 
     if (ctx->deadline.timer_set) {
@@ -399,7 +469,140 @@ ngx_http_trigger_track_reply(void *data, redisReply *reply)
 
 
 static void
-ngx_http_trigger_track_deadline(ngx_event_t *ev)
+ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
+{
+    u_char              *p, *end, *sku;
+    ngx_uint_t           i, n;
+    redisReply          *reply, *items, *viewed;
+    ngx_http_request_t  *r;
+
+    reply = data;
+    r = ctx->request;
+
+    if (ngx_http_trigger_track_state(reply, ctx->state) != NGX_OK) {
+        return;
+    }
+
+    ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
+
+    if (!ctx->want_items) {
+        return;
+    }
+
+    /* the reply is freed on return: keep copies of the skus */
+
+    items = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT];
+    viewed = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT + 1];
+    n = 0;
+
+    if (items->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i + 1 < items->elements; i += 2) {
+            if (n == ctx->conf->items_max
+                || items->element[i]->type != REDIS_REPLY_STRING
+                || items->element[i + 1]->type != REDIS_REPLY_INTEGER)
+            {
+                break;
+            }
+
+            ctx->items[n].sku.len = items->element[i]->len;
+            ctx->items[n].sku.data = ngx_pnalloc(r->pool,
+                                                 items->element[i]->len);
+            if (ctx->items[n].sku.data == NULL) {
+                break;
+            }
+
+            ngx_memcpy(ctx->items[n].sku.data, items->element[i]->str,
+                       items->element[i]->len);
+            ctx->items[n].qty = items->element[i + 1]->integer;
+            n++;
+        }
+    }
+
+    if (viewed->type == REDIS_REPLY_STRING) {
+        p = (u_char *) viewed->str;
+        end = p + viewed->len;
+
+        while (p < end && n < ctx->conf->items_max) {
+            sku = p;
+
+            while (p < end && *p != ',') {
+                p++;
+            }
+
+            ctx->items[n].sku.len = p - sku;
+            ctx->items[n].qty = 0;
+
+            for (i = 0; i < n; i++) {
+                if (ctx->items[i].sku.len == ctx->items[n].sku.len
+                    && ngx_strncmp(ctx->items[i].sku.data, sku, p - sku) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (i == n) {
+                ctx->items[n].sku.data = ngx_pnalloc(r->pool, p - sku);
+                if (ctx->items[n].sku.data == NULL) {
+                    break;
+                }
+
+                ngx_memcpy(ctx->items[n].sku.data, sku, p - sku);
+                n++;
+            }
+
+            p++;
+        }
+    }
+
+    ctx->nitems = n;
+}
+
+
+/* the state part of the script's reply; counts the promo codes used */
+
+static ngx_int_t
+ngx_http_trigger_track_state(redisReply *reply, int64_t *state)
+{
+    ngx_uint_t  i;
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != NGX_HTTP_TRIGGER_STATE_COUNT + 2)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_TRIGGER_STATE_COUNT; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            return NGX_ERROR;
+        }
+
+        state[i] = reply->element[i]->integer;
+    }
+
+    if (state[NGX_HTTP_TRIGGER_CODES_USED] > 0) {
+        ngx_http_trigger_stats_incr("code_used",
+                                    state[NGX_HTTP_TRIGGER_CODES_USED]);
+    }
+
+    return NGX_OK;
+}
+
+
+/* events nobody waits for: the reply only counts */
+
+static void
+ngx_http_trigger_track_sent(void *data, redisReply *reply)
+{
+    int64_t  state[NGX_HTTP_TRIGGER_STATE_COUNT];
+
+    if (reply) {
+        (void) ngx_http_trigger_track_state(reply, state);
+    }
+}
+
+
+static void
+ngx_http_trigger_deadline(ngx_event_t *ev)
 {
     ngx_connection_t        *c;
     ngx_http_request_t      *r;
@@ -422,7 +625,7 @@ ngx_http_trigger_track_deadline(ngx_event_t *ev)
     if (ngx_http_trigger_log_allowed(&last_log)) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "trigger: redis did not answer within %M ms, "
-                      "request goes on untracked", ctx->conf->timeout);
+                      "request goes on without it", ctx->conf->timeout);
     }
 
     ctx->resume(r, ctx);
@@ -431,7 +634,7 @@ ngx_http_trigger_track_deadline(ngx_event_t *ev)
 
 
 static void
-ngx_http_trigger_track_wake(ngx_event_t *ev)
+ngx_http_trigger_wake(ngx_event_t *ev)
 {
     ngx_connection_t        *c;
     ngx_http_trigger_ctx_t  *ctx;
@@ -466,15 +669,25 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
 
-    if (!tlcf->enable || tlcf->endpoint || r != r->main) {
+    if (!tlcf->enable || tlcf->api || r != r->main) {
         return NGX_DECLINED;
     }
 
     ctx = ngx_http_trigger_get_ctx(r);
 
     if (ctx) {
-        /* woken up too early, or tracked before an internal redirect */
-        return ctx->command ? NGX_AGAIN : NGX_DECLINED;
+        if (ctx->command) {
+            /* woken up before the reply: keep waiting */
+            return NGX_AGAIN;
+        }
+
+        if (ctx->want_items && ctx->offer == NGX_HTTP_TRIGGER_OFFER_NONE
+            && ctx->status == NGX_HTTP_TRIGGER_STATUS_TRACKED)
+        {
+            ngx_http_trigger_offer_request(r, ctx);
+        }
+
+        return NGX_DECLINED;
     }
 
     ctx = ngx_http_trigger_create_ctx(r);
@@ -488,6 +701,7 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    ctx->want_items = tlcf->offer;
     n = ngx_http_trigger_conf_events(r, tlcf, events);
 
     if (ngx_http_trigger_track(r, ctx, events, n, tlcf->pageview, 1)
@@ -556,163 +770,4 @@ ngx_http_trigger_conf_events(ngx_http_request_t *r,
     }
 
     return n;
-}
-
-
-static ngx_str_t  ngx_http_trigger_header_names[NGX_HTTP_TRIGGER_EV_COUNT] = {
-    ngx_string("X-Trigger-View"),
-    ngx_string("X-Trigger-Cart-Add"),
-    ngx_string("X-Trigger-Cart-Remove"),
-    ngx_string("X-Trigger-Cart-Clear"),
-    ngx_string("X-Trigger-Purchase")
-};
-
-
-/* takes the upstream's event headers out of the response */
-
-static ngx_uint_t
-ngx_http_trigger_header_events(ngx_http_request_t *r,
-    ngx_http_trigger_event_t *events)
-{
-    ngx_uint_t        i, n, t;
-    const char       *err;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    n = 0;
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0 || h[i].key.len < sizeof("X-Trigger-") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "X-Trigger-",
-                               sizeof("X-Trigger-") - 1) != 0)
-        {
-            continue;
-        }
-
-        for (t = 0; t < NGX_HTTP_TRIGGER_EV_COUNT; t++) {
-            if (h[i].key.len == ngx_http_trigger_header_names[t].len
-                && ngx_strncasecmp(h[i].key.data,
-                                   ngx_http_trigger_header_names[t].data,
-                                   h[i].key.len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (t == NGX_HTTP_TRIGGER_EV_COUNT) {
-            continue;
-        }
-
-        h[i].hash = 0;
-
-        if (n == NGX_HTTP_TRIGGER_EVENTS_MAX) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "trigger: too many event headers, \"%V\" ignored",
-                          &h[i].key);
-            continue;
-        }
-
-        err = ngx_http_trigger_event_parse_header(&events[n], t,
-                                                  h[i].value.data,
-                                                  h[i].value.len);
-        if (err) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "trigger: \"%V: %V\" ignored: %s",
-                          &h[i].key, &h[i].value, err);
-            continue;
-        }
-
-        n++;
-    }
-
-    return n;
-}
-
-
-static ngx_int_t
-ngx_http_trigger_set_cookie(ngx_http_request_t *r,
-    ngx_http_trigger_ctx_t *ctx)
-{
-    u_char                       *p;
-    size_t                        len;
-    ngx_table_elt_t              *set_cookie;
-    ngx_http_trigger_loc_conf_t  *tlcf;
-
-    tlcf = ctx->conf;
-
-    len = tlcf->cookie_name.len + 1 + NGX_HTTP_TRIGGER_COOKIE_LEN
-          + tlcf->cookie_attrs.len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    set_cookie = ngx_list_push(&r->headers_out.headers);
-    if (set_cookie == NULL) {
-        return NGX_ERROR;
-    }
-
-    set_cookie->hash = 1;
-    ngx_str_set(&set_cookie->key, "Set-Cookie");
-    set_cookie->value.data = p;
-    set_cookie->value.len = len;
-#if (nginx_version >= 1023000)
-    set_cookie->next = NULL;
-#endif
-
-    p = ngx_cpymem(p, tlcf->cookie_name.data, tlcf->cookie_name.len);
-    *p++ = '=';
-    p = ngx_cpymem(p, ctx->cookie, NGX_HTTP_TRIGGER_COOKIE_LEN);
-    ngx_memcpy(p, tlcf->cookie_attrs.data, tlcf->cookie_attrs.len);
-
-    ctx->cookie_sent = 1;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_trigger_track_header_filter(ngx_http_request_t *r)
-{
-    ngx_uint_t                    n;
-    ngx_http_trigger_ctx_t       *ctx;
-    ngx_http_trigger_event_t      events[NGX_HTTP_TRIGGER_EVENTS_MAX];
-    ngx_http_trigger_loc_conf_t  *tlcf;
-
-    if (r != r->main) {
-        return ngx_http_trigger_next_header_filter(r);
-    }
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
-    ctx = ngx_http_trigger_get_ctx(r);
-
-    if (tlcf->enable && !tlcf->endpoint) {
-        n = ngx_http_trigger_header_events(r, events);
-
-        if (n && ctx && ctx->identified) {
-            (void) ngx_http_trigger_track(r, ctx, events, n, 0, 0);
-        }
-    }
-
-    if (ctx && ctx->new_visitor && !ctx->cookie_sent
-        && ngx_http_trigger_set_cookie(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_trigger_next_header_filter(r);
 }

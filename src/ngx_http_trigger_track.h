@@ -12,6 +12,11 @@
 #include "ngx_http_trigger_redis.h"
 
 
+/* "<prefix>{<vid>}" plus a suffix such as ":o" fits in this */
+#define NGX_HTTP_TRIGGER_KEY_MAX                                            \
+    (64 + 2 + NGX_HTTP_TRIGGER_VID_LEN + 64)
+
+
 extern ngx_http_trigger_script_t  ngx_http_trigger_track_script;
 
 
@@ -32,10 +37,16 @@ ngx_int_t ngx_http_trigger_track(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_event_t *events,
     ngx_uint_t nevents, ngx_uint_t pageview, ngx_uint_t wait);
 
-ngx_int_t ngx_http_trigger_track_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_trigger_track_header_filter(ngx_http_request_t *r);
+/* sends cmd and suspends the request on it, as ngx_http_trigger_track */
+ngx_int_t ngx_http_trigger_wait(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_http_trigger_parse_pt parse);
 
-extern ngx_http_output_header_filter_pt  ngx_http_trigger_next_header_filter;
+/* writes "<prefix>{<vid>}", returns its length */
+size_t ngx_http_trigger_visitor_key(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, u_char *buf);
+
+ngx_int_t ngx_http_trigger_track_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_TRIGGER_TRACK_H_INCLUDED_ */

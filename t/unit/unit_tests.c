@@ -130,6 +130,101 @@ test_cookie(void)
 
 
 static void
+test_token(void)
+{
+    u_char  token[NGX_HTTP_TRIGGER_TOKEN_MAX], vid[NGX_HTTP_TRIGGER_VID_LEN];
+    u_char  code[NGX_HTTP_TRIGGER_CODE_LEN], other[NGX_HTTP_TRIGGER_CODE_LEN];
+    size_t  n, i, bad;
+
+    memcpy(vid, "AAAAAAAAAAAAAAAAAAAAAA", NGX_HTTP_TRIGGER_VID_LEN);
+
+    n = ngx_http_trigger_token_make(token, S("secret-secret-1234"), vid,
+                                    2000000000);
+    ok(ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
+                                    1999999999), "token valid before expiry");
+    ok(!ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
+                                     2000000001), "expired token refused");
+    ok(!ngx_http_trigger_token_valid(token, n, S("other-secret-12345"), vid,
+                                     1999999999), "token of another key");
+
+    vid[0] = 'B';
+    ok(!ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
+                                     1999999999), "token of another visitor");
+    vid[0] = 'A';
+
+    token[0] = '3';
+    ok(!ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
+                                     1999999999), "changed expiry refused");
+
+    ok(!ngx_http_trigger_token_valid((u_char *) ".x", 2,
+                                     S("secret-secret-1234"), vid, 0),
+       "malformed token refused");
+
+    ok(ngx_http_trigger_code_new(code) == 0
+       && ngx_http_trigger_code_new(other) == 0
+       && memcmp(code, other, sizeof(code)) != 0, "codes are random");
+
+    bad = 0;
+
+    for (i = 0; i < sizeof(code); i++) {
+        if (i == 4 || i == 9) {
+            bad += code[i] != '-';
+
+        } else {
+            bad += strchr("23456789ABCDEFGHJKLMNPQRSTUVWXYZ", code[i]) == NULL;
+        }
+    }
+
+    ok(bad == 0, "code is XXXX-XXXX-XXXX without look-alikes");
+}
+
+
+static void
+test_answer(void)
+{
+    const char                 *err;
+    ngx_http_trigger_answer_t   a;
+
+    err = ngx_http_trigger_answer_parse_json(
+              S("{\"token\":\"1.x\",\"email\":\"Ann.Lee+shop@Example.COM\","
+                "\"consent\":true,\"tz\":\"America/Argentina/Buenos_Aires\"}"),
+              1, &a);
+    ok(err == NULL && a.consent && a.tz_len == 30
+       && a.email_len == 24
+       && memcmp(a.email, "ann.lee+shop@example.com", 24) == 0,
+       "subscription parsed, email in lower case");
+
+    ok(ngx_http_trigger_answer_parse_json(S("{\"token\":\"1.x\"}"), 0, &a)
+       == NULL, "decline needs only the token");
+
+    err = ngx_http_trigger_answer_parse_json(S("{\"email\":\"a@b.cd\"}"),
+                                             1, &a);
+    ok(err && strcmp(err, "invalid token") == 0, "token required");
+
+    err = ngx_http_trigger_answer_parse_json(
+              S("{\"token\":\"1.x\",\"email\":\"a@b\"}"), 1, &a);
+    ok(err && strcmp(err, "invalid email") == 0, "email needs a domain");
+
+    err = ngx_http_trigger_answer_parse_json(
+              S("{\"token\":\"1.x\",\"email\":\"a@b.cd\",\"tz\":\"x y\"}"),
+              1, &a);
+    ok(err && strcmp(err, "invalid tz") == 0, "bad time zone refused");
+
+    ok(ngx_http_trigger_valid_email(S("user@mail.example.org")),
+       "plain address");
+    ok(!ngx_http_trigger_valid_email(S("user@example..org")), "double dot");
+    ok(!ngx_http_trigger_valid_email(S("user@.example.org")),
+       "dot after @");
+    ok(!ngx_http_trigger_valid_email(S("us er@example.org")), "space");
+    ok(!ngx_http_trigger_valid_email(S("user@example.c")),
+       "one-letter top-level domain");
+    ok(!ngx_http_trigger_valid_email(S("a@b@example.org")), "two @");
+    ok(!ngx_http_trigger_valid_email(S("user@exa_mple.org")),
+       "underscore in the domain");
+}
+
+
+static void
 test_events(void)
 {
     const char                *err;
@@ -460,6 +555,8 @@ main(void)
     test_hmac();
     test_sha1();
     test_cookie();
+    test_token();
+    test_answer();
     test_events();
     test_header();
     test_json();

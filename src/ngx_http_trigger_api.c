@@ -1,0 +1,774 @@
+/*
+ * The module's endpoints under the trigger_api location:
+ *
+ *     POST events      the page's events: views, cart, purchases, offer
+ *     GET  widget.js   the widget, from memory, cacheable
+ *     POST subscribe   an email for the offer: a promo code and a chain
+ *     POST decline     "no thanks": no offer for the decline pause
+ *
+ * Every POST answers JSON and stores nothing unless the whole body is
+ * valid.
+ */
+
+
+#include "ngx_http_trigger_api.h"
+#include "ngx_http_trigger_track.h"
+#include "ngx_http_trigger_widget.h"
+#include "ngx_http_trigger_stats.h"
+
+
+/* how long an email's record outlives its code, for the chain */
+#define NGX_HTTP_TRIGGER_EMAIL_TTL  (180 * 86400)
+
+
+typedef enum {
+    NGX_HTTP_TRIGGER_API_NONE = 0,
+    NGX_HTTP_TRIGGER_API_EVENTS,
+    NGX_HTTP_TRIGGER_API_WIDGET,
+    NGX_HTTP_TRIGGER_API_SUBSCRIBE,
+    NGX_HTTP_TRIGGER_API_DECLINE
+} ngx_http_trigger_api_e;
+
+
+static ngx_http_trigger_api_e ngx_http_trigger_api_endpoint(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_trigger_api_widget(ngx_http_request_t *r);
+static void ngx_http_trigger_api_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trigger_api_events(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, u_char *body, size_t len);
+static void ngx_http_trigger_api_events_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_api_answer(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, u_char *body, size_t len,
+    ngx_http_trigger_api_e endpoint);
+static ngx_int_t ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_answer_t *answer);
+static void ngx_http_trigger_subscribe_parse(ngx_http_trigger_ctx_t *ctx,
+    void *data);
+static void ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+static void ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error);
+static ngx_int_t ngx_http_trigger_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
+static ngx_int_t ngx_http_trigger_add_header(ngx_http_request_t *r,
+    char *key, char *value);
+
+
+/*
+ * KEYS: the visitor, the email's record, the new code, the chain queue.
+ * ARGV: now, email, code, code expiry, time zone, language, visitor id,
+ * subscriptions per visitor, their period, visitor ttl, email ttl.
+ * One chain per email: a second subscription gets the first one's code
+ * if it comes from the same visitor, and no code otherwise.
+ */
+
+ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
+    ngx_string(
+    "local v, ek, ck, q = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    "local now = tonumber(ARGV[1])\n"
+    "local n = tonumber(redis.call('HGET', v, 'sn')) or 0\n"
+    "local since = tonumber(redis.call('HGET', v, 'ss')) or 0\n"
+    "if now - since >= tonumber(ARGV[9]) then n, since = 0, now end\n"
+    "if n >= tonumber(ARGV[8]) then return {'limited'} end\n"
+    "redis.call('HSET', v, 'sn', n + 1, 'ss', since)\n"
+    "redis.call('EXPIRE', v, ARGV[10])\n"
+    "local e = redis.call('HMGET', ek, 'vid', 'code', 'code_expires')\n"
+    "if e[2] then\n"
+    "  if e[1] == ARGV[7] then return {'exists', e[2], e[3]} end\n"
+    "  return {'already'}\n"
+    "end\n"
+    "redis.call('HSET', ck, 'email', ARGV[2], 'vid', ARGV[7],\n"
+    "           'expires', ARGV[4], 'used', 0, 'created', now)\n"
+    "redis.call('EXPIREAT', ck, tonumber(ARGV[4]) + 30 * 86400)\n"
+    "redis.call('HSET', ek, 'email', ARGV[2], 'vid', ARGV[7],\n"
+    "           'code', ARGV[3], 'code_expires', ARGV[4], 'tz', ARGV[5],\n"
+    "           'lang', ARGV[6], 'created', now, 'step', 0,\n"
+    "           'state', 'queued')\n"
+    "redis.call('EXPIRE', ek, ARGV[11])\n"
+    "redis.call('ZADD', q, now, ek)\n"
+    "redis.call('HSET', v, 'a', ARGV[4])\n"
+    "return {'ok', ARGV[3], ARGV[4]}\n"),
+    { 0 }
+};
+
+
+static ngx_str_t  ngx_http_trigger_json_type = ngx_string("application/json");
+
+
+ngx_int_t
+ngx_http_trigger_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_http_trigger_api_e        endpoint;
+    ngx_http_trigger_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
+    endpoint = ngx_http_trigger_api_endpoint(r);
+
+    if (endpoint == NGX_HTTP_TRIGGER_API_NONE) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_trigger_api_error(r, NGX_HTTP_NOT_FOUND,
+                                          "no such endpoint");
+    }
+
+    if (endpoint == NGX_HTTP_TRIGGER_API_WIDGET) {
+        return ngx_http_trigger_api_widget(r);
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ngx_http_trigger_add_header(r, "Allow", "POST") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_trigger_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          "method not allowed");
+    }
+
+    if (r->headers_in.content_length_n > (off_t) tlcf->api_max_size) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_trigger_api_error(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "body too large");
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_trigger_api_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_http_trigger_api_e
+ngx_http_trigger_api_endpoint(ngx_http_request_t *r)
+{
+    ngx_str_t                      name;
+    ngx_http_core_loc_conf_t      *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* trigger_api is only allowed in prefix locations */
+    if (r->uri.len < clcf->name.len) {
+        return NGX_HTTP_TRIGGER_API_NONE;
+    }
+
+    name.data = r->uri.data + clcf->name.len;
+    name.len = r->uri.len - clcf->name.len;
+
+    if (name.len == 6 && ngx_strncmp(name.data, "events", 6) == 0) {
+        return NGX_HTTP_TRIGGER_API_EVENTS;
+    }
+
+    if (name.len == 9 && ngx_strncmp(name.data, "widget.js", 9) == 0) {
+        return NGX_HTTP_TRIGGER_API_WIDGET;
+    }
+
+    if (name.len == 9 && ngx_strncmp(name.data, "subscribe", 9) == 0) {
+        return NGX_HTTP_TRIGGER_API_SUBSCRIBE;
+    }
+
+    if (name.len == 7 && ngx_strncmp(name.data, "decline", 7) == 0) {
+        return NGX_HTTP_TRIGGER_API_DECLINE;
+    }
+
+    return NGX_HTTP_TRIGGER_API_NONE;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_api_widget(ngx_http_request_t *r)
+{
+    ngx_int_t          rc;
+    ngx_table_elt_t   *etag;
+    static ngx_str_t   type = ngx_string("application/javascript");
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the bootstrap's URL names the version: it never changes */
+    if (ngx_http_trigger_add_header(r, "Cache-Control",
+                                    r->args.len
+                                    ? "public, max-age=31536000, immutable"
+                                    : "public, max-age=3600")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    etag = ngx_list_push(&r->headers_out.headers);
+    if (etag == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    etag->hash = 1;
+#if (nginx_version >= 1023000)
+    etag->next = NULL;
+#endif
+    ngx_str_set(&etag->key, "ETag");
+    etag->value.data = ngx_pnalloc(r->pool,
+                                   ngx_http_trigger_widget_version.len + 2);
+    if (etag->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    etag->value.len = ngx_sprintf(etag->value.data, "\"%V\"",
+                                  &ngx_http_trigger_widget_version)
+                      - etag->value.data;
+    r->headers_out.etag = etag;
+
+    return ngx_http_trigger_send(r, NGX_HTTP_OK, &type,
+                                 ngx_http_trigger_widget_source.data,
+                                 ngx_http_trigger_widget_source.len);
+}
+
+
+static void
+ngx_http_trigger_api_body(ngx_http_request_t *r)
+{
+    size_t                        len;
+    u_char                       *body, *p;
+    ngx_int_t                     rc;
+    ngx_chain_t                  *cl;
+    ngx_http_trigger_ctx_t       *ctx;
+    ngx_http_trigger_api_e        endpoint;
+    ngx_http_trigger_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
+
+    len = 0;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        if (!ngx_buf_in_memory(cl->buf)) {
+            /* spilled to a temporary file: above any sane limit */
+            len = tlcf->api_max_size + 1;
+            break;
+        }
+
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    if (len > tlcf->api_max_size) {
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "body too large"));
+        return;
+    }
+
+    body = ngx_pnalloc(r->pool, len + 1);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = body;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    ctx = ngx_http_trigger_get_ctx(r);
+
+    if (ctx == NULL) {
+        ctx = ngx_http_trigger_create_ctx(r);
+        if (ctx == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    endpoint = ngx_http_trigger_api_endpoint(r);
+
+    if (endpoint == NGX_HTTP_TRIGGER_API_EVENTS) {
+        rc = ngx_http_trigger_api_events(r, ctx, body, len);
+
+    } else {
+        rc = ngx_http_trigger_api_answer(r, ctx, body, len, endpoint);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_trigger_api_events(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, u_char *body, size_t len)
+{
+    ngx_uint_t                    n;
+    const char                   *err;
+    ngx_http_trigger_event_t     *events;
+    ngx_http_trigger_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
+
+    events = ngx_palloc(r->pool, NGX_HTTP_TRIGGER_EVENTS_MAX
+                                 * sizeof(ngx_http_trigger_event_t));
+    if (events == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    err = ngx_http_trigger_events_parse_json(body, len, events,
+                                             NGX_HTTP_TRIGGER_EVENTS_MAX, &n);
+    if (err) {
+        return ngx_http_trigger_api_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    ctx->events = events;
+    ctx->nevents = n;
+    ctx->resume = ngx_http_trigger_api_events_done;
+
+    ngx_http_trigger_identify(r, ctx, tlcf);
+
+    if (ctx->status == NGX_HTTP_TRIGGER_STATUS_PENDING
+        && ngx_http_trigger_track(r, ctx, events, n, 0, 1) == NGX_OK)
+    {
+        return NGX_DONE;
+    }
+
+    ngx_http_trigger_api_events_done(r, ctx);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_trigger_api_events_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx)
+{
+    u_char      *p, buf[512];
+    ngx_uint_t   i, status;
+
+    switch (ctx->status) {
+
+    case NGX_HTTP_TRIGGER_STATUS_TRACKED:
+
+        for (i = 0; i < ctx->nevents; i++) {
+            if (ctx->events[i].type == NGX_HTTP_TRIGGER_EV_OFFER_SHOWN) {
+                ngx_http_trigger_stats_incr("offer_shown", 1);
+
+            } else if (ctx->events[i].type
+                       == NGX_HTTP_TRIGGER_EV_OFFER_CLOSED)
+            {
+                ngx_http_trigger_stats_incr("offer_closed", 1);
+            }
+        }
+
+        status = NGX_HTTP_OK;
+        p = ngx_sprintf(buf, "{\"ok\":true,\"visitor\":{\"visits\":%L,"
+                        "\"depth\":%L,\"duration\":%L,\"since_last\":%L,"
+                        "\"cart_items\":%L,\"cart_qty\":%L,\"viewed\":%L,"
+                        "\"purchases\":%L}}",
+                        ctx->state[NGX_HTTP_TRIGGER_VISITS],
+                        ctx->state[NGX_HTTP_TRIGGER_DEPTH],
+                        ctx->state[NGX_HTTP_TRIGGER_DURATION],
+                        ctx->state[NGX_HTTP_TRIGGER_SINCE_LAST],
+                        ctx->state[NGX_HTTP_TRIGGER_CART_ITEMS],
+                        ctx->state[NGX_HTTP_TRIGGER_CART_QTY],
+                        ctx->state[NGX_HTTP_TRIGGER_VIEWED],
+                        ctx->state[NGX_HTTP_TRIGGER_PURCHASES]);
+        break;
+
+    case NGX_HTTP_TRIGGER_STATUS_BOT:
+        status = NGX_HTTP_ACCEPTED;
+        p = ngx_sprintf(buf, "{\"ok\":true,\"tracked\":false,"
+                        "\"reason\":\"bot\"}");
+        break;
+
+    case NGX_HTTP_TRIGGER_STATUS_NO_CONSENT:
+        status = NGX_HTTP_ACCEPTED;
+        p = ngx_sprintf(buf, "{\"ok\":true,\"tracked\":false,"
+                        "\"reason\":\"no_consent\"}");
+        break;
+
+    default:
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "storage unavailable"));
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_trigger_send(r, status,
+                              &ngx_http_trigger_json_type, buf, p - buf));
+}
+
+
+/* subscribe and decline: only with the token of this visitor's offer */
+
+static ngx_int_t
+ngx_http_trigger_api_answer(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, u_char *body, size_t len,
+    ngx_http_trigger_api_e endpoint)
+{
+    const char                    *err;
+    ngx_http_trigger_event_t       decline;
+    ngx_http_trigger_answer_t     *answer;
+    ngx_http_trigger_loc_conf_t   *tlcf;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    answer = ngx_palloc(r->pool, sizeof(ngx_http_trigger_answer_t));
+    if (answer == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    err = ngx_http_trigger_answer_parse_json(body, len,
+                              endpoint == NGX_HTTP_TRIGGER_API_SUBSCRIBE,
+                              answer);
+    if (err) {
+        return ngx_http_trigger_api_error(r, NGX_HTTP_BAD_REQUEST, err);
+    }
+
+    ngx_http_trigger_identify(r, ctx, tlcf);
+
+    if (ctx->status != NGX_HTTP_TRIGGER_STATUS_PENDING || ctx->new_visitor
+        || !ngx_http_trigger_token_valid(answer->token, answer->token_len,
+                                         tmcf->secret.data, tmcf->secret.len,
+                                         ctx->cookie, ngx_time()))
+    {
+        /* a new id must not be handed out on a refused answer */
+        ctx->new_visitor = 0;
+        return ngx_http_trigger_api_error(r, NGX_HTTP_FORBIDDEN,
+                                          "invalid token");
+    }
+
+    if (endpoint == NGX_HTTP_TRIGGER_API_SUBSCRIBE) {
+        if (tlcf->widget_consent.len && !answer->consent) {
+            return ngx_http_trigger_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "consent required");
+        }
+
+        return ngx_http_trigger_api_subscribe(r, ctx, answer);
+    }
+
+    (void) ngx_http_trigger_event_set(&decline,
+                                      NGX_HTTP_TRIGGER_EV_OFFER_DECLINED,
+                                      NULL, 0, NULL, 0, NULL, 0);
+
+    ctx->resume = ngx_http_trigger_api_decline_done;
+
+    if (ngx_http_trigger_track(r, ctx, &decline, 1, 0, 1) != NGX_OK) {
+        ngx_http_trigger_api_decline_done(r, ctx);
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_answer_t *answer)
+{
+    u_char                         key[NGX_HTTP_TRIGGER_KEY_MAX];
+    u_char                         email_key[64 + 7 + 40];
+    u_char                         code_key[64 + 5 + NGX_HTTP_TRIGGER_CODE_LEN];
+    u_char                         queue_key[64 + 5];
+    u_char                         code[NGX_HTTP_TRIGGER_CODE_LEN];
+    u_char                         digest[40];
+    size_t                         key_len, email_key_len, code_key_len;
+    size_t                         queue_key_len;
+    time_t                         expires;
+    ngx_http_trigger_redis_cmd_t  *cmd;
+    ngx_http_trigger_loc_conf_t   *tlcf;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tlcf = ctx->conf;
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    if (ngx_http_trigger_code_new(code) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    expires = ngx_time() + tmcf->code_ttl;
+
+    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
+
+    ngx_http_trigger_sha1_hex(digest, answer->email, answer->email_len);
+    email_key_len = ngx_sprintf(email_key, "%Vemail:%*s", &tmcf->key_prefix,
+                                (size_t) 40, digest)
+                    - email_key;
+    code_key_len = ngx_sprintf(code_key, "%Vcode:%*s", &tmcf->key_prefix,
+                               (size_t) NGX_HTTP_TRIGGER_CODE_LEN, code)
+                   - code_key;
+    queue_key_len = ngx_sprintf(queue_key, "%Vqueue", &tmcf->key_prefix)
+                    - queue_key;
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_subscribe_script,
+                    5 + 11,
+                    1 + key_len + email_key_len + code_key_len
+                    + queue_key_len + answer->email_len + answer->tz_len
+                    + NGX_HTTP_TRIGGER_CODE_LEN + tlcf->widget_lang.len
+                    + NGX_HTTP_TRIGGER_VID_LEN + 7 * NGX_INT64_LEN);
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "4", 1);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, key_len);
+    ngx_http_trigger_redis_cmd_arg(cmd, email_key, email_key_len);
+    ngx_http_trigger_redis_cmd_arg(cmd, code_key, code_key_len);
+    ngx_http_trigger_redis_cmd_arg(cmd, queue_key, queue_key_len);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+    ngx_http_trigger_redis_cmd_arg(cmd, answer->email, answer->email_len);
+    ngx_http_trigger_redis_cmd_arg(cmd, code, NGX_HTTP_TRIGGER_CODE_LEN);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, expires);
+    ngx_http_trigger_redis_cmd_arg(cmd, answer->tz, answer->tz_len);
+    ngx_http_trigger_redis_cmd_arg(cmd, tlcf->widget_lang.data,
+                                   tlcf->widget_lang.len);
+    ngx_http_trigger_redis_cmd_arg(cmd, ctx->cookie,
+                                   NGX_HTTP_TRIGGER_VID_LEN);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->subscribe_limit.count);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->subscribe_limit.period);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->ttl);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->code_ttl
+                                            + NGX_HTTP_TRIGGER_EMAIL_TTL);
+
+    ctx->resume = ngx_http_trigger_api_subscribe_done;
+
+    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_subscribe_parse)
+        != NGX_OK)
+    {
+        ngx_http_trigger_api_subscribe_done(r, ctx);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_trigger_subscribe_parse(ngx_http_trigger_ctx_t *ctx, void *data)
+{
+    redisReply  *reply, *e;
+    ngx_pool_t  *pool;
+
+    reply = data;
+    pool = ctx->request->pool;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    e = reply->element[0];
+
+    ctx->answer.data = ngx_pnalloc(pool, e->len);
+    if (ctx->answer.data == NULL) {
+        return;
+    }
+
+    ngx_memcpy(ctx->answer.data, e->str, e->len);
+    ctx->answer.len = e->len;
+
+    if (reply->elements == 3) {
+        e = reply->element[1];
+
+        if (e->type != REDIS_REPLY_STRING
+            || e->len != NGX_HTTP_TRIGGER_CODE_LEN
+            || reply->element[2]->type != REDIS_REPLY_STRING)
+        {
+            return;
+        }
+
+        ctx->code.data = ngx_pnalloc(pool, e->len);
+        if (ctx->code.data == NULL) {
+            return;
+        }
+
+        ngx_memcpy(ctx->code.data, e->str, e->len);
+        ctx->code.len = e->len;
+        ctx->code_expires = ngx_atotm((u_char *) reply->element[2]->str,
+                                      reply->element[2]->len);
+    }
+
+    ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
+}
+
+
+static void
+ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx)
+{
+    u_char  *p, buf[256];
+
+    if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "storage unavailable"));
+        return;
+    }
+
+    if (ctx->answer.len == 7
+        && ngx_strncmp(ctx->answer.data, "limited", 7) == 0)
+    {
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
+                                  NGX_HTTP_TOO_MANY_REQUESTS,
+                                  "too many requests"));
+        return;
+    }
+
+    if (ctx->code.len) {
+        if (ctx->answer.len == 2) {
+            ngx_http_trigger_stats_incr("offer_subscribed", 1);
+        }
+
+        p = ngx_sprintf(buf, "{\"ok\":true,\"code\":\"%V\","
+                        "\"expires_at\":%T}", &ctx->code, ctx->code_expires);
+
+    } else {
+        p = ngx_sprintf(buf, "{\"ok\":true,\"already\":true,\"code\":null}");
+    }
+
+    ngx_http_finalize_request(r, ngx_http_trigger_send(r, NGX_HTTP_OK,
+                              &ngx_http_trigger_json_type, buf, p - buf));
+}
+
+
+static void
+ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx)
+{
+    if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "storage unavailable"));
+        return;
+    }
+
+    ngx_http_trigger_stats_incr("offer_declined", 1);
+
+    ngx_http_finalize_request(r, ngx_http_trigger_send(r, NGX_HTTP_OK,
+                              &ngx_http_trigger_json_type,
+                              (u_char *) "{\"ok\":true}",
+                              sizeof("{\"ok\":true}") - 1));
+}
+
+
+static ngx_int_t
+ngx_http_trigger_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    u_char  *p, buf[256];
+
+    /* the messages are ours: no escaping needed */
+    p = ngx_snprintf(buf, sizeof(buf), "{\"ok\":false,\"error\":\"%s\"}",
+                     error);
+
+    return ngx_http_trigger_send(r, status, &ngx_http_trigger_json_type,
+                                 buf, p - buf);
+}
+
+
+static ngx_int_t
+ngx_http_trigger_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (type == &ngx_http_trigger_json_type) {
+        /* answers about one visitor: never cached, ended by a newline */
+        if (ngx_http_trigger_add_header(r, "Cache-Control", "no-store")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->start = ngx_pnalloc(r->pool, len + 1);
+        if (b->start == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->pos = b->start;
+        b->last = ngx_cpymem(b->start, body, len);
+        *b->last++ = '\n';
+        b->end = b->last;
+        b->temporary = 1;
+
+    } else {
+        b->pos = body;
+        b->last = body + len;
+        b->memory = 1;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_trigger_add_header(ngx_http_request_t *r, char *key, char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}

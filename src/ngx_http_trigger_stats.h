@@ -1,0 +1,23 @@
+/*
+ * Funnel statistics: one Redis hash of counters per day.
+ */
+
+#ifndef _NGX_HTTP_TRIGGER_STATS_H_INCLUDED_
+#define _NGX_HTTP_TRIGGER_STATS_H_INCLUDED_
+
+
+#include "ngx_http_trigger_module.h"
+#include "ngx_http_trigger_redis.h"
+
+
+#define NGX_HTTP_TRIGGER_STATS_TTL  (400 * 86400)
+
+
+extern ngx_http_trigger_script_t  ngx_http_trigger_stats_script;
+
+
+/* adds n to today's counter; nobody waits for it */
+void ngx_http_trigger_stats_incr(const char *field, ngx_uint_t n);
+
+
+#endif /* _NGX_HTTP_TRIGGER_STATS_H_INCLUDED_ */
