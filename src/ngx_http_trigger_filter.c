@@ -342,9 +342,12 @@ ngx_http_trigger_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             ctx->matched = 0;
         }
 
-        if (b->pos == b->last && ngx_buf_size(b) == 0 && !b->last_buf
-            && !b->flush && !b->sync && !b->last_in_chain)
-        {
+        if (b->pos == b->last) {
+            /* copied out: only its flags go on */
+            if (ngx_http_trigger_emit(r, &ll, NULL, 0, b) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
             continue;
         }
 
@@ -372,16 +375,24 @@ ngx_http_trigger_emit(ngx_http_request_t *r, ngx_chain_t ***ll, u_char *data,
     ngx_buf_t    *b;
     ngx_chain_t  *cl;
 
-    if (len == 0 && flags == NULL) {
+    if (len) {
+        b = ngx_create_temp_buf(r->pool, len);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_cpymem(b->pos, data, len);
+
+    } else if (flags && (flags->last_buf || flags->flush || flags->sync)) {
+        /* a special buffer: no memory, only what it signals */
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else {
         return NGX_OK;
     }
-
-    b = ngx_create_temp_buf(r->pool, len ? len : 1);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->pos, data, len);
 
     if (flags) {
         b->last_buf = flags->last_buf;

@@ -706,12 +706,10 @@ ngx_http_trigger_create_loc_conf(ngx_conf_t *cf)
      *     tlcf->bots = NULL;
      *     tlcf->events = NULL;
      *     tlcf->api = 0;
-     *     tlcf->offer_if = NULL;
      *     tlcf->discount = { 0, NULL };
      *     tlcf->widget_lang = { 0, NULL };
      *     tlcf->widget_texts = NULL;
      *     tlcf->widget_consent = { 0, NULL };
-     *     tlcf->widget_nonce = NULL;
      *     tlcf->widget_types_keys = NULL;
      */
 
@@ -733,6 +731,8 @@ ngx_http_trigger_create_loc_conf(ngx_conf_t *cf)
     tlcf->widget_signals = NGX_CONF_UNSET_UINT;
     tlcf->widget_delay = NGX_CONF_UNSET;
     tlcf->widget_datalayer = NGX_CONF_UNSET;
+    tlcf->offer_if = NGX_CONF_UNSET_PTR;
+    tlcf->widget_nonce = NGX_CONF_UNSET_PTR;
 
     return tlcf;
 }

@@ -1,0 +1,214 @@
+#!/usr/bin/perl
+# The widget's bootstrap goes into HTML pages before </body>: across
+# buffer boundaries, in any case, never into HEAD, ranges, compressed or
+# non-HTML responses, and gzip after the module still works.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use TriggerTest;
+use Test::More;
+use IO::Socket::INET;
+use IO::Uncompress::Gunzip qw(gunzip);
+use POSIX qw(_exit);
+
+my $t = TriggerTest->new;
+$t->start_redis;
+
+my $page = "<html><head><title>t</title></head><body><p>shop</p>\n"
+         . "</BODY></html>\n";
+$t->write_file('html/index.html', $page);
+$t->write_file('html/plain.txt', $page);
+$t->write_file('html/nobody.html', "<html><p>no closing tag</p></html>\n");
+$t->write_file('html/huge.html',
+    "<html><body>" . ("<p>" . ("x" x 1000) . "</p>\n") x 2000
+    . "</body></html>\n");
+$t->write_file('products.json', <<'EOF2');
+[{"sku":"A1","name":"Shirt </script><!-- \u2028","price":"59.90",
+  "currency":"EUR","url":"/p/A1"}]
+EOF2
+
+# an upstream that sends a chunked page with the tag split across chunks
+my $up_port = $t->port('PORT3');
+my $up = fork // die;
+if ($up == 0) {
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+        LocalPort => $up_port, Listen => 10, ReuseAddr => 1) or _exit(1);
+    local $SIG{ALRM} = sub { _exit(0) };
+    alarm 120;
+    while (my $c = $l->accept) {
+        my $req = '';
+        while (<$c>) { $req .= $_; last if /^\r?\n$/ }
+        print $c "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+               . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+        for my $part ("<html><body>chunked</b", "o", "dy", "></html>") {
+            printf $c "%x\r\n%s\r\n", length $part, $part;
+            $c->flush;
+            select undef, undef, undef, 0.05;
+        }
+        print $c "0\r\n\r\n";
+        close $c;
+    }
+    _exit(0);
+}
+
+my $buffers = join "\n", map { <<"EOF2" } 1 .. 8;
+        location /b$_/ {
+            alias %%HTML%%/;
+            sendfile off;
+            output_buffers 1 $_;
+        }
+EOF2
+
+$t->start_nginx(http => <<"EOF2");
+    %%TRIGGER_BASE%%
+    trigger_products %%TMP%%/products.json;
+    trigger_offer_cap 1000 1d;
+
+    types {
+        text/html  html;
+        text/plain txt;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        root %%HTML%%;
+
+        trigger on;
+        trigger_offer on;
+        trigger_offer_min_depth 1;
+        trigger_offer_min_duration 0;
+        trigger_offer_require_items off;
+        trigger_widget_nonce \$arg_nonce;
+
+        location / { }
+$buffers
+        location = /p/A1 {
+            trigger_view A1;
+            try_files /index.html =404;
+        }
+
+        location /gzip/ {
+            alias %%HTML%%/;
+            gzip on;
+            gzip_min_length 0;
+            gzip_types text/html;
+        }
+
+        location /compressed/ {
+            proxy_pass http://127.0.0.1:%%PORT2%%/;
+        }
+
+        location /chunked/ {
+            proxy_pass http://127.0.0.1:%%PORT3%%/;
+            proxy_buffering off;
+        }
+
+        location /_trigger/ { trigger_api; }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT2%%;
+        root %%HTML%%;
+        add_header Content-Encoding gzip;
+    }
+EOF2
+
+sub bootstrap_in {
+    my ($body) = @_;
+    return $body =~ m{<script type="application/json" id="trg-offer"[^>]*>}
+}
+
+sub injected_before_body_end {
+    my ($body, $orig) = @_;
+    my ($pre, $boot, $post) = $body =~
+        m{^(.*?)(<script type="application/json" id="trg-offer".*?</script><script src="[^"]+" async[^>]*></script>)(.*)$}s
+        or return 0;
+    return $pre . $post eq $orig && $post =~ m{^</body>}i;
+}
+
+my $v = $t->visitor;
+
+my $r = $v->get('/index.html');
+is $r->status, 200, 'page served';
+ok injected_before_body_end($r->body, $page),
+    'bootstrap inserted right before </BODY>';
+ok !defined $r->header('Content-Length'), 'Content-Length cleared';
+like $r->header('ETag') // '', qr{^W/"}, 'ETag weakened';
+ok !defined $r->header('Accept-Ranges'), 'Accept-Ranges cleared';
+like $r->body, qr{<script src="/_trigger/widget\.js\?v=[0-9a-f]{10}" async>},
+    'widget script is versioned';
+
+my ($json) = $r->body =~ m{id="trg-offer">(.*?)</script>}s;
+my $offer = json_decode($json);
+ok $offer && $offer->{token} =~ /^\d+\.[\w-]{22}$/, 'offer data is JSON with a token';
+is $offer->{api}, '/_trigger/', 'api prefix from the trigger_api location';
+
+for my $n (1 .. 8) {
+    $r = $v->get("/b$n/index.html");
+    ok injected_before_body_end($r->body, $page),
+        "found across $n-byte buffers";
+}
+
+$r = $v->get('/nobody.html');
+is $r->body, "<html><p>no closing tag</p></html>\n",
+    'a page without </body> is left as it is';
+
+$r = $v->get('/plain.txt');
+is $r->body, $page, 'text/plain is not touched';
+
+$r = $v->get('/index.html', method => 'HEAD');
+is $r->header('Content-Length'), length $page, 'HEAD: untouched';
+
+$r = $v->get('/index.html', headers => [['Range', 'bytes=0-9']]);
+is $r->status, 206, 'range request answered';
+is $r->body, substr($page, 0, 10), 'range: untouched';
+
+$r = $v->get('/compressed/index.html');
+is $r->body, $page, 'upstream Content-Encoding: untouched';
+
+$r = $v->get('/missing.html');
+is $r->status, 404, 'error page';
+ok !bootstrap_in($r->body), 'nothing in error pages';
+
+$r = $v->get('/gzip/index.html', headers => [['Accept-Encoding', 'gzip']]);
+is $r->header('Content-Encoding'), 'gzip', 'gzip after the module';
+my $plain;
+gunzip(\$r->body => \$plain);
+ok injected_before_body_end($plain, $page), 'gzipped page has the bootstrap';
+
+$r = $v->get('/chunked/');
+my $chunked = "<html><body>chunked</body></html>";
+ok injected_before_body_end($r->body, $chunked),
+    'proxied chunked page, tag split over chunks';
+
+$r = $v->get('/huge.html');
+my $huge = $t->read_file('html/huge.html');
+ok injected_before_body_end($r->body, $huge), 'a 2 MB page';
+
+$r = $v->get('/index.html?nonce=r4nd0m+/=');
+like $r->body, qr{id="trg-offer" nonce="r4nd0m\+/="}, 'nonce on the data';
+like $r->body, qr{async nonce="r4nd0m\+/="></script>}, 'nonce on the script';
+
+$r = $v->get('/index.html?nonce=%22onload=alert(1)');
+unlike $r->body, qr/nonce=/, 'a nonce that is not base64 is dropped';
+
+$r = $v->get('/p/A1');
+($json) = $r->body =~ m{id="trg-offer">(.*?)</script>}s;
+unlike $json, qr{</script|<!--|\x{2028}|\xe2\x80\xa8}, 'no breaking out of the script';
+$offer = json_decode($json);
+is $offer->{items}[0]{name}, "Shirt </script><!-- \x{2028}",
+    'product name intact after JSON decoding';
+
+my $stats = $t->redis->hgetall($t->key_prefix . 'stats:' . utc_day());
+my %s = @$stats;
+ok $s{offer_injected} >= 15, 'injections counted';
+
+kill 'TERM', $up;
+waitpid $up, 0;
+$t->done;
+
+sub utc_day {
+    my @t = gmtime;
+    return sprintf '%04d%02d%02d', $t[5] + 1900, $t[4] + 1, $t[3];
+}
