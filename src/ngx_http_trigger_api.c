@@ -265,8 +265,8 @@ ngx_http_trigger_api_body(ngx_http_request_t *r)
          cl;
          cl = cl->next)
     {
-        if (!ngx_buf_in_memory(cl->buf)) {
-            /* spilled to a temporary file: above any sane limit */
+        if (cl->buf->in_file) {
+            /* cannot happen: the buffer is made to hold the limit */
             len = tlcf->api_max_size + 1;
             break;
         }

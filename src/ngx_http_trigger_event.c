@@ -4,6 +4,7 @@
 
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
@@ -329,8 +330,12 @@ ngx_http_trigger_event_from_json(json_t *obj, ngx_http_trigger_event_t *ev)
                            json_integer_value(v));
 
     } else if (json_is_real(v) && type == NGX_HTTP_TRIGGER_EV_PURCHASE) {
-        /* 59.9 as a JSON number: round to cents, as shops send it */
+        /* 59.9 as a JSON number; 59.999 is refused, not rounded */
         num_len = snprintf(num, sizeof(num), "%.2f", json_real_value(v));
+
+        if (strtod(num, NULL) != json_real_value(v)) {
+            return "invalid amount";
+        }
 
     } else if (v != NULL && !json_is_null(v)) {
         return type == NGX_HTTP_TRIGGER_EV_PURCHASE

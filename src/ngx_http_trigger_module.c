@@ -747,6 +747,7 @@ ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     u_char                        *p;
     size_t                         len;
     ngx_uint_t                     flags;
+    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_trigger_main_conf_t  *tmcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
@@ -785,6 +786,15 @@ ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->cart_clear, prev->cart_clear, 0);
     ngx_conf_merge_size_value(conf->api_max_size, prev->api_max_size, 4096);
+
+    if (conf->api) {
+        /* bodies up to the limit stay in memory, never in a temp file */
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        if (clcf->client_body_buffer_size < conf->api_max_size) {
+            clcf->client_body_buffer_size = conf->api_max_size;
+        }
+    }
 
     ngx_conf_merge_value(conf->offer, prev->offer, 0);
     ngx_conf_merge_value(conf->min_depth, prev->min_depth, 3);

@@ -354,6 +354,12 @@ test_json(void)
     ok(err == NULL && n == 4 && evs[0].num == 2 && evs[1].num == 1
        && evs[3].num == 5990, "batch of four, numbers and strings");
 
+    err = ngx_http_trigger_events_parse_json(
+              S("{\"type\":\"purchase\",\"order\":\"9\",\"amount\":5.999}"),
+              evs, 20, &n);
+    ok(err && strcmp(err, "invalid amount") == 0,
+       "JSON number with three decimals refused, not rounded");
+
     err = ngx_http_trigger_events_parse_json(S("{\"type\":"), evs, 20, &n);
     ok(err && strcmp(err, "malformed JSON") == 0 && n == 0, "malformed JSON");
 
