@@ -36,7 +36,8 @@ src/ngx_http_trigger_widget_js.h: $(wildcard widget/widget.js) util/embed-widget
 
 $(MODULE): $(BUILD)/objs/Makefile $(SRCS) src/ngx_http_trigger_widget_js.h
 	$(MAKE) -f $(BUILD)/objs/Makefile -C $(BUILD)/nginx-src modules
-	cp $(BUILD)/objs/ngx_http_trigger_module.so $(MODULE)
+	# a new file, not rewritten in place: running workers have it mapped
+	install -m 755 $(BUILD)/objs/ngx_http_trigger_module.so $(MODULE)
 
 # The module compiled into nginx itself, from nginx's own source tree.
 $(STATIC): $(SRCS)
@@ -45,7 +46,7 @@ $(STATIC): $(SRCS)
 	    --with-http_ssl_module --add-module=$(REPO) \
 	    --builddir=$(BUILD)/static > $(BUILD)/static-configure.log \
 	&& $(MAKE) -f $(BUILD)/static/Makefile > $(BUILD)/static-make.log
-	cp $(BUILD)/static/nginx $(STATIC)
+	install -m 755 $(BUILD)/static/nginx $(STATIC)
 
 static: $(STATIC)
 

@@ -223,9 +223,20 @@ ngx_http_trigger_event_parse_header(ngx_http_trigger_event_t *ev,
     ngx_http_trigger_event_type_e type, const u_char *value, size_t len)
 {
     size_t        i, n, part_len[3];
+    size_t         max;
     const u_char  *part[3], *end;
 
     end = value + len;
+
+    /* SKU; SKU [QTY]; ORDER_ID AMOUNT [PROMO]; cart clear takes any */
+    max = (type == NGX_HTTP_TRIGGER_EV_PURCHASE) ? 3
+          : (type == NGX_HTTP_TRIGGER_EV_VIEW) ? 1
+          : (type == NGX_HTTP_TRIGGER_EV_CART_CLEAR) ? 0 : 2;
+
+    if (max == 0) {
+        return ngx_http_trigger_event_set(ev, type, NULL, 0, NULL, 0,
+                                          NULL, 0);
+    }
 
     for (n = 0; n < 3; n++) {
         part[n] = NULL;
@@ -242,7 +253,7 @@ ngx_http_trigger_event_parse_header(ngx_http_trigger_event_t *ev,
             break;
         }
 
-        if (n == 3) {
+        if (n == max) {
             return "too many values";
         }
 
@@ -328,12 +339,14 @@ ngx_http_trigger_event_from_json(json_t *obj, ngx_http_trigger_event_t *ev)
     } else if (json_is_integer(v)) {
         num_len = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
                            json_integer_value(v));
+        num_len = (num_len < sizeof(num)) ? num_len : sizeof(num) - 1;
 
     } else if (json_is_real(v) && type == NGX_HTTP_TRIGGER_EV_PURCHASE) {
         /* 59.9 as a JSON number; 59.999 is refused, not rounded */
         num_len = snprintf(num, sizeof(num), "%.2f", json_real_value(v));
 
-        if (strtod(num, NULL) != json_real_value(v)) {
+        if (num_len >= sizeof(num) || strtod(num, NULL) != json_real_value(v))
+        {
             return "invalid amount";
         }
 

@@ -330,6 +330,19 @@ test_header(void)
     err = ngx_http_trigger_event_parse_header(&ev,
               NGX_HTTP_TRIGGER_EV_VIEW, S(""));
     ok(err != NULL, "empty view header refused");
+
+    err = ngx_http_trigger_event_parse_header(&ev,
+              NGX_HTTP_TRIGGER_EV_CART_ADD, S("A1 2 3"));
+    ok(err && strcmp(err, "too many values") == 0,
+       "cart add takes two values at most");
+
+    err = ngx_http_trigger_event_parse_header(&ev,
+              NGX_HTTP_TRIGGER_EV_VIEW, S("A1 2"));
+    ok(err != NULL, "view takes one value");
+
+    err = ngx_http_trigger_event_parse_header(&ev,
+              NGX_HTTP_TRIGGER_EV_CART_CLEAR, S("yes please"));
+    ok(err == NULL, "cart clear ignores its value");
 }
 
 
