@@ -92,7 +92,7 @@ $buffers
             alias %%HTML%%/;
             gzip on;
             gzip_min_length 0;
-            gzip_types text/html;
+            gzip_types text/plain;
         }
 
         location /compressed/ {
