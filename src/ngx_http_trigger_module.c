@@ -18,6 +18,11 @@
 #define NGX_HTTP_TRIGGER_SECRET_MIN   16
 #define NGX_HTTP_TRIGGER_COOKIE_MAX_AGE  (10 * 365 * 86400)
 
+/* variables beyond the script's state */
+#define NGX_HTTP_TRIGGER_VAR_VISITOR  (NGX_HTTP_TRIGGER_STATE_COUNT + 1)
+#define NGX_HTTP_TRIGGER_VAR_STATUS   (NGX_HTTP_TRIGGER_STATE_COUNT + 2)
+#define NGX_HTTP_TRIGGER_VAR_OFFER    (NGX_HTTP_TRIGGER_STATE_COUNT + 3)
+
 /* matched case-insensitively against the User-Agent */
 #define NGX_HTTP_TRIGGER_DEFAULT_BOTS                                       \
     "bot|crawl|spider|slurp|archiver|facebookexternalhit|embedly|preview|" \
@@ -63,15 +68,10 @@ static char *ngx_http_trigger_holdout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trigger_lang(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_trigger_offer_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+
 static ngx_regex_t *ngx_http_trigger_compile_bots(ngx_conf_t *cf,
     ngx_str_t *pattern);
 static ngx_int_t ngx_http_trigger_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_trigger_visitor_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_http_trigger_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -449,11 +449,11 @@ ngx_module_t  ngx_http_trigger_module = {
 
 static ngx_http_variable_t  ngx_http_trigger_vars[] = {
 
-    { ngx_string("trigger_visitor"), NULL,
-      ngx_http_trigger_visitor_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("trigger_visitor"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_VAR_VISITOR, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("trigger_status"), NULL,
-      ngx_http_trigger_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("trigger_status"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_VAR_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("trigger_visits"), NULL, ngx_http_trigger_variable,
       NGX_HTTP_TRIGGER_VISITS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -479,8 +479,8 @@ static ngx_http_variable_t  ngx_http_trigger_vars[] = {
     { ngx_string("trigger_purchases"), NULL, ngx_http_trigger_variable,
       NGX_HTTP_TRIGGER_PURCHASES, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
-    { ngx_string("trigger_offer"), NULL, ngx_http_trigger_offer_variable,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+    { ngx_string("trigger_offer"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_VAR_OFFER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -517,96 +517,61 @@ ngx_http_trigger_add_variables(ngx_conf_t *cf)
 }
 
 
+/* the visitor's state, or, past it, what the module made of the request */
+
 static ngx_int_t
 ngx_http_trigger_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                  *p;
+    ngx_str_t                value;
     ngx_http_trigger_ctx_t  *ctx;
 
     ctx = ngx_http_trigger_get_ctx(r->main);
 
-    if (ctx == NULL || ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+    if (ctx == NULL) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
+    switch (data) {
+
+    case NGX_HTTP_TRIGGER_VAR_VISITOR:
+        value.data = ctx->cookie;
+        value.len = ctx->identified ? NGX_HTTP_TRIGGER_VID_LEN : 0;
+        break;
+
+    case NGX_HTTP_TRIGGER_VAR_STATUS:
+        value = ngx_http_trigger_status_names[ctx->status];
+        break;
+
+    case NGX_HTTP_TRIGGER_VAR_OFFER:
+        value.data = (u_char *) ngx_http_trigger_offer_names[ctx->offer];
+        value.len = ngx_strlen(value.data);
+        break;
+
+    default:
+        if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+            value.len = 0;
+            break;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        value.data = p;
+        value.len = ngx_sprintf(p, "%L", ctx->state[data]) - p;
     }
 
-    v->len = ngx_sprintf(p, "%L", ctx->state[data]) - p;
-    v->data = p;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_trigger_visitor_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_trigger_ctx_t  *ctx;
-
-    ctx = ngx_http_trigger_get_ctx(r->main);
-
-    if (ctx == NULL || !ctx->identified) {
+    if (value.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    v->data = ctx->cookie;
-    v->len = NGX_HTTP_TRIGGER_VID_LEN;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_trigger_status_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_trigger_ctx_t  *ctx;
-
-    ctx = ngx_http_trigger_get_ctx(r->main);
-
-    if (ctx == NULL || ctx->status == NGX_HTTP_TRIGGER_STATUS_NONE) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = ngx_http_trigger_status_names[ctx->status].data;
-    v->len = ngx_http_trigger_status_names[ctx->status].len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_trigger_offer_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_http_trigger_ctx_t  *ctx;
-
-    ctx = ngx_http_trigger_get_ctx(r->main);
-
-    if (ctx == NULL || ctx->offer == NGX_HTTP_TRIGGER_OFFER_NONE) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = (u_char *) ngx_http_trigger_offer_names[ctx->offer];
-    v->len = ngx_strlen(v->data);
+    v->data = value.data;
+    v->len = value.len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
