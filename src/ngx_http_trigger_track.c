@@ -31,60 +31,69 @@ static ngx_uint_t ngx_http_trigger_conf_events(ngx_http_request_t *r,
  * One call per tracked request, atomic for concurrent requests of one
  * visitor.  KEYS: the visitor's hash, its orders, then the promo code of
  * each purchase that has one.  ARGV: now, visit timeout, ttl, viewed
- * max, cart max, page view (0/1), offer cap period, then per event:
- * code, id, number, promo.  Returns the state the variables and the
- * offer decision need, then the cart (sku, qty, ...) and the viewed
- * list.  See docs/redis.md for the fields.
+ * max, cart max, page view (0/1), offer cap period, items wanted (0/1),
+ * then per event: code, id, number, promo.  Returns the state the
+ * variables and the offer decision need, then the cart (sku, qty, ...)
+ * and the viewed list.  It writes only what changed, and refreshes the
+ * TTL at most once in min(1 hour, ttl / 10): each redis.call() costs
+ * microseconds of Redis's single thread.  See docs/redis.md.
  */
 
 ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     ngx_string(
     "local key, orders = KEYS[1], KEYS[2]\n"
-    "local now = tonumber(ARGV[1])\n"
+    "local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])\n"
     "local viewed_max, cart_max = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local cap_period = tonumber(ARGV[7])\n"
-    "local h, cart, lines, order = {}, {}, 0, {}\n"
+    "local h, cart, order, lines = {}, {}, {}, 0\n"
     "local flat = redis.call('HGETALL', key)\n"
     "for i = 1, #flat, 2 do\n"
     "  local f, v = flat[i], flat[i + 1]\n"
     "  h[f] = v\n"
-    "  if string.sub(f, 1, 2) == 'c:' then\n"
+    "  if string.byte(f, 1) == 99 and string.byte(f, 2) == 58 then\n"
     "    local sku = string.sub(f, 3)\n"
     "    cart[sku] = tonumber(v)\n"
     "    order[#order + 1] = sku\n"
     "    lines = lines + 1\n"
     "  end\n"
     "end\n"
+    "local viewed = {}\n"
+    "while h['v' .. (#viewed + 1)] do\n"
+    "  viewed[#viewed + 1] = h['v' .. (#viewed + 1)]\n"
+    "end\n"
+    "local nviewed = #viewed\n"
     "local visits = tonumber(h.n) or 0\n"
     "local depth = tonumber(h.d) or 0\n"
     "local start = tonumber(h.s) or now\n"
     "local last = tonumber(h.l)\n"
     "local gap = tonumber(h.g) or 0\n"
-    "local viewed = h.v or ''\n"
     "local purchases = tonumber(h.p) or 0\n"
-    "local revenue = tonumber(h.r) or 0\n"
-    "local declined = tonumber(h.x) or 0\n"
     "local shows, since = tonumber(h.f) or 0, tonumber(h.fs) or 0\n"
-    "local used, codes = 0, 2\n"
+    "local set = {}\n"
+    "local function put(f, v) set[#set + 1] = f; set[#set + 1] = v end\n"
     "if not last then\n"
     "  visits, depth, start, gap = 1, 0, now, 0\n"
+    "  put('s', start); put('g', gap)\n"
     "elseif now - last > tonumber(ARGV[2]) then\n"
     "  visits, depth, start, gap = visits + 1, 0, now, now - last\n"
+    "  put('s', start); put('g', gap)\n"
     "end\n"
     "depth = depth + tonumber(ARGV[6])\n"
+    "put('n', visits); put('d', depth); put('l', now)\n"
     "if now - since >= cap_period then shows, since = 0, now end\n"
+    "local dirty, used, codes = {}, 0, 2\n"
     "local function clear()\n"
-    "  for sku, q in pairs(cart) do cart[sku] = false end\n"
+    "  for sku in pairs(cart) do cart[sku] = false; dirty[sku] = true end\n"
     "  lines = 0\n"
     "end\n"
-    "for i = 8, #ARGV, 4 do\n"
+    "for i = 9, #ARGV, 4 do\n"
     "  local t, id, num = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
     "  if t == 'v' then\n"
     "    local list = {id}\n"
-    "    for sku in string.gmatch(viewed, '[^,]+') do\n"
+    "    for _, sku in ipairs(viewed) do\n"
     "      if sku ~= id and #list < viewed_max then list[#list + 1] = sku end\n"
     "    end\n"
-    "    viewed = table.concat(list, ',')\n"
+    "    viewed = list\n"
     "  elseif t == 'a' then\n"
     "    if cart[id] or lines < cart_max then\n"
     "      if not cart[id] then\n"
@@ -92,6 +101,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "        order[#order + 1] = id\n"
     "      end\n"
     "      cart[id] = math.min((cart[id] or 0) + num, 999)\n"
+    "      dirty[id] = true\n"
     "    end\n"
     "  elseif t == 'r' then\n"
     "    if cart[id] then\n"
@@ -99,6 +109,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "      if num > 0 then q = cart[id] - num end\n"
     "      if q > 0 then cart[id] = q\n"
     "      else cart[id] = false; lines = lines - 1 end\n"
+    "      dirty[id] = true\n"
     "    end\n"
     "  elseif t == 'c' then\n"
     "    clear()\n"
@@ -108,7 +119,10 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "    else codes = codes + 1; code = KEYS[codes] end\n"
     "    if redis.call('HSETNX', orders, id,\n"
     "                  num .. ' ' .. promo .. ' ' .. now) == 1 then\n"
-    "      purchases, revenue = purchases + 1, revenue + num\n"
+    "      purchases = purchases + 1\n"
+    "      put('p', purchases); put('r', (tonumber(h.r) or 0) + num)\n"
+    "      h.r = (tonumber(h.r) or 0) + num\n"
+    "      redis.call('EXPIRE', orders, ttl)\n"
     "      clear()\n"
     "      local c = code and redis.call('HMGET', code, 'used', 'expires')\n"
     "      if c and c[1] == '0' and tonumber(c[2]) >= now then\n"
@@ -118,46 +132,45 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "    end\n"
     "  elseif t == 's' then\n"
     "    shows = shows + 1\n"
+    "    put('f', shows); put('fs', since)\n"
     "  elseif t == 'd' then\n"
-    "    declined = now\n"
+    "    put('x', now)\n"
+    "    h.x = now\n"
     "  end\n"
     "end\n"
-    "local set = {'n', visits, 'd', depth, 's', start, 'l', now, 'g', gap}\n"
-    "local del, qty, items = {}, 0, {}\n"
-    "if viewed ~= '' then set[#set + 1] = 'v'; set[#set + 1] = viewed end\n"
-    "if purchases > 0 then\n"
-    "  set[#set + 1] = 'p'; set[#set + 1] = purchases\n"
-    "  set[#set + 1] = 'r'; set[#set + 1] = revenue\n"
-    "end\n"
-    "if declined > 0 then set[#set + 1] = 'x'; set[#set + 1] = declined end\n"
-    "if shows > 0 then\n"
-    "  set[#set + 1] = 'f'; set[#set + 1] = shows\n"
-    "  set[#set + 1] = 'fs'; set[#set + 1] = since\n"
-    "end\n"
-    "local seen = {}\n"
+    "local del, qty, items, seen = {}, 0, {}, {}\n"
     "for _, sku in ipairs(order) do\n"
     "  local q = cart[sku]\n"
-    "  if seen[sku] then q = nil end\n"
-    "  seen[sku] = true\n"
-    "  if q then\n"
-    "    set[#set + 1] = 'c:' .. sku; set[#set + 1] = q\n"
-    "    items[#items + 1] = sku; items[#items + 1] = q\n"
-    "    qty = qty + q\n"
-    "  elseif q == false then\n"
-    "    del[#del + 1] = 'c:' .. sku\n"
+    "  if not seen[sku] then\n"
+    "    seen[sku] = true\n"
+    "    if q then\n"
+    "      qty = qty + q\n"
+    "      items[#items + 1] = sku; items[#items + 1] = q\n"
+    "      if dirty[sku] then put('c:' .. sku, q) end\n"
+    "    elseif dirty[sku] then\n"
+    "      del[#del + 1] = 'c:' .. sku\n"
+    "    end\n"
     "  end\n"
+    "end\n"
+    "if #viewed ~= nviewed or (viewed[1] and viewed[1] ~= h.v1) then\n"
+    "  for i, sku in ipairs(viewed) do put('v' .. i, sku) end\n"
+    "  for i = #viewed + 1, nviewed do del[#del + 1] = 'v' .. i end\n"
+    "end\n"
+    "local refresh = math.min(3600, math.floor(ttl / 10))\n"
+    "if not last or now - (tonumber(h.t) or 0) >= refresh then\n"
+    "  put('t', now)\n"
     "end\n"
     "redis.call('HSET', key, unpack(set))\n"
     "if #del > 0 then redis.call('HDEL', key, unpack(del)) end\n"
-    "redis.call('EXPIRE', key, ARGV[3])\n"
-    "if purchases > 0 then redis.call('EXPIRE', orders, ARGV[3]) end\n"
-    "local nviewed = 0\n"
-    "if viewed ~= '' then\n"
-    "  nviewed = select(2, string.gsub(viewed, ',', ',')) + 1\n"
+    "if not last or now - (tonumber(h.t) or 0) >= refresh then\n"
+    "  redis.call('EXPIRE', key, ttl)\n"
+    "  if purchases > 0 then redis.call('EXPIRE', orders, ttl) end\n"
     "end\n"
+    "nviewed = #viewed\n"
+    "if ARGV[8] == '0' then items, viewed = {}, {} end\n"
     "return {visits, depth, now - start, gap, lines, qty, nviewed, purchases,\n"
-    "        declined, tonumber(h.a) or 0, shows, since, used,\n"
-    "        items, viewed}\n"),
+    "        tonumber(h.x) or 0, tonumber(h.a) or 0, shows, since, used,\n"
+    "        items, table.concat(viewed, ',')}\n"),
     { 0 }
 };
 
@@ -368,12 +381,12 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 
     size = NGX_INT64_LEN + 2 * key_len + 2
            + promos * (tmcf->key_prefix.len + 5 + NGX_HTTP_TRIGGER_PROMO_MAX)
-           + 7 * NGX_INT64_LEN
+           + 8 * NGX_INT64_LEN
            + nevents * (1 + NGX_HTTP_TRIGGER_ID_MAX + NGX_INT64_LEN
                         + NGX_HTTP_TRIGGER_PROMO_MAX);
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_track_script,
-                                            3 + promos + 7 + 4 * nevents,
+                                            3 + promos + 8 + 4 * nevents,
                                             size);
     if (cmd == NULL) {
         if (wait) {
@@ -405,6 +418,7 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cart_max);
     ngx_http_trigger_redis_cmd_arg_int(cmd, pageview);
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cap.period);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ctx->want_items);
 
     for (i = 0; i < nevents; i++) {
         ev = &events[i];

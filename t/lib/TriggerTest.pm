@@ -322,9 +322,14 @@ sub visitor_key {
 }
 
 # HGETALL of a visitor's hash as a hash ref ({} when absent)
+# The visitor's hash; the viewed products (fields v1, v2, ...) also come
+# joined, most recent first, as {v} = "SKU1,SKU2,...".
 sub visitor_hash {
     my ($self, $vid) = @_;
     my %h = $self->redis->hgetall($self->visitor_key($vid));
+    my @viewed;
+    push @viewed, $h{'v' . (@viewed + 1)} while exists $h{'v' . (@viewed + 1)};
+    $h{v} = join ',', @viewed if @viewed;
     return \%h;
 }
 

@@ -55,7 +55,7 @@ test_hmac(void)
     u_char         mac[32];
     int            i;
     char           hex[65];
-    static u_char  key[20];
+    static u_char  key[20], long_key[131];
 
     /* RFC 4231, test case 1 */
     memset(key, 0x0b, sizeof(key));
@@ -67,6 +67,28 @@ test_hmac(void)
 
     ok(strcmp(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2"
                    "e32cff7") == 0, "HMAC-SHA256 matches RFC 4231");
+
+    /* the same key again: the cached digest states */
+    ngx_http_trigger_hmac_sha256(mac, key, sizeof(key), S("Hi There"));
+
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", mac[i]);
+    }
+
+    ok(strcmp(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2"
+                   "e32cff7") == 0, "HMAC-SHA256 with the cached key");
+
+    /* RFC 4231, test case 6: a 131-byte key */
+    memset(long_key, 0xaa, sizeof(long_key));
+    ngx_http_trigger_hmac_sha256(mac, long_key, sizeof(long_key),
+        S("Test Using Larger Than Block-Size Key - Hash Key First"));
+
+    for (i = 0; i < 32; i++) {
+        sprintf(hex + 2 * i, "%02x", mac[i]);
+    }
+
+    ok(strcmp(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f"
+                   "0ee37f54") == 0, "HMAC-SHA256 with a key over 64 bytes");
 }
 
 
