@@ -201,9 +201,15 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
 
     ce = r->headers_out.content_encoding;
 
-    /* only whole, uncompressed pages the widget can be put into */
-    if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE && ctx->conf->offer
-        && !ctx->inject
+    /*
+     * Only whole, uncompressed pages the widget can be put into; pages
+     * of held-out visitors are counted on the same terms, so that the
+     * two groups compare.
+     */
+    if ((ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE
+         || ctx->offer == NGX_HTTP_TRIGGER_OFFER_HOLDOUT)
+        && ctx->conf->offer
+        && !ctx->inject && !ctx->counted
         && r->headers_out.status == NGX_HTTP_OK
         && r->method != NGX_HTTP_HEAD
         && !r->header_only
@@ -212,6 +218,15 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
         && (ce == NULL || ce->hash == 0 || ce->value.len == 0)
         && ngx_http_test_content_type(r, &ctx->conf->widget_types) != NULL)
     {
+        ctx->counted = 1;
+
+        if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_HOLDOUT) {
+            ngx_http_trigger_stats_incr("offer_holdout", 1);
+            return ngx_http_next_header_filter(r);
+        }
+
+        ngx_http_trigger_stats_incr("offer_injected", 1);
+
         ctx->inject = 1;
         ctx->matched = 0;
 
@@ -300,8 +315,6 @@ ngx_http_trigger_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             }
 
             b->pos = b->last;
-
-            ngx_http_trigger_stats_incr("offer_injected", 1);
             continue;
         }
 

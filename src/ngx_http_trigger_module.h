@@ -53,6 +53,8 @@ typedef enum {
     NGX_HTTP_TRIGGER_SHOWS,
     NGX_HTTP_TRIGGER_SHOWS_SINCE,
     NGX_HTTP_TRIGGER_CODES_USED,
+    /* 0: none yet, 1: offered, 2: held out */
+    NGX_HTTP_TRIGGER_GROUP,
     NGX_HTTP_TRIGGER_STATE_COUNT
 } ngx_http_trigger_state_e;
 
@@ -192,6 +194,7 @@ struct ngx_http_trigger_ctx_s {
     unsigned                       want_items:1;
     unsigned                       condition:1;
     unsigned                       inject:1;
+    unsigned                       counted:1;
 
     ngx_http_trigger_offer_outcome_e  offer;
     ngx_http_trigger_item_t        items[NGX_HTTP_TRIGGER_ITEMS_MAX];

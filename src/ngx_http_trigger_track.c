@@ -170,6 +170,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "if ARGV[8] == '0' then items, viewed = {}, {} end\n"
     "return {visits, depth, now - start, gap, lines, qty, nviewed, purchases,\n"
     "        tonumber(h.x) or 0, tonumber(h.a) or 0, shows, since, used,\n"
+    "        ({t = 1, c = 2})[h.h or ''] or 0,\n"
     "        items, table.concat(viewed, ',')}\n"),
     { 0 }
 };

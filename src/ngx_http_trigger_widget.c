@@ -305,7 +305,7 @@ ngx_http_trigger_offer_request(ngx_http_request_t *r,
     u_char                           key[NGX_HTTP_TRIGGER_KEY_MAX];
     size_t                           key_len;
     ngx_str_t                        value;
-    const char                      *stat, *group, *visitors;
+    const char                      *group, *visitors;
     ngx_http_trigger_redis_cmd_t    *cmd;
     ngx_http_trigger_loc_conf_t     *tlcf;
     ngx_http_trigger_offer_state_t   st;
@@ -339,12 +339,10 @@ ngx_http_trigger_offer_request(ngx_http_request_t *r,
     ctx->offer = ngx_http_trigger_offer_decide(&tlcf->rules, &st);
 
     if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE) {
-        stat = "offer_eligible";
         group = "t";
         visitors = "visitors_offered";
 
     } else if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_HOLDOUT) {
-        stat = "offer_holdout";
         group = "c";
         visitors = "visitors_held_out";
 
@@ -352,7 +350,10 @@ ngx_http_trigger_offer_request(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_trigger_stats_incr(stat, 1);
+    /* a visitor's group is recorded once: the first time it is drawn */
+    if (ctx->state[NGX_HTTP_TRIGGER_GROUP] != 0) {
+        return;
+    }
 
     key_len = ngx_http_trigger_visitor_key(r, ctx, key);
 

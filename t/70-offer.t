@@ -282,7 +282,8 @@ is $t->get('/_trigger/other')->status, 404, 'unknown endpoint: 404';
 # the counters are written by commands nobody waits for
 wait_until(sub { (stats()->{code_used} // 0) >= 1 });
 my $st = stats();
-ok $st->{offer_eligible} >= 5, 'eligible pages counted';
+ok $st->{offer_injected} >= 5, 'pages with the offer counted';
+ok $st->{offer_holdout} >= 1, 'held-out pages counted';
 is $st->{visitors_held_out}, 1, 'held-out visitors counted once';
 ok $st->{visitors_offered} >= 5, 'offered visitors counted';
 is $st->{offer_declined}, 1, 'declines counted';
