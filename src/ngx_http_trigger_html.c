@@ -14,29 +14,46 @@ ngx_http_trigger_body_tag(const u_char *p, size_t len, size_t *matched,
 {
     u_char         c;
     size_t         i, m;
+    const u_char  *lt;
     static u_char  tag[] = "</body>";
 
     m = *matched;
+    i = 0;
 
-    for (i = 0; i < len; i++) {
+    while (i < len) {
+
+        if (m == 0) {
+            /* most of a page is between tags: let memchr() skip it */
+            lt = memchr(p + i, '<', len - i);
+
+            if (lt == NULL) {
+                break;
+            }
+
+            i = lt - p + 1;
+            m = 1;
+            continue;
+        }
+
         c = p[i];
 
         if (c >= 'A' && c <= 'Z') {
             c |= 0x20;
         }
 
-        if (c == tag[m]) {
-            if (++m == NGX_HTTP_TRIGGER_BODY_TAG_LEN) {
-                *matched = 0;
-                *end = i + 1;
-                return 1;
-            }
-
+        if (c != tag[m]) {
+            /* only the tag's first character is '<': look again from here */
+            m = 0;
             continue;
         }
 
-        /* only the tag's first character is '<': no other restart point */
-        m = (c == '<') ? 1 : 0;
+        i++;
+
+        if (++m == NGX_HTTP_TRIGGER_BODY_TAG_LEN) {
+            *matched = 0;
+            *end = i;
+            return 1;
+        }
     }
 
     *matched = m;
