@@ -62,7 +62,7 @@ unit: $(UNIT_BIN)
 	$(UNIT_BIN)
 
 test: deps
-	$(MAKE) all
+	$(MAKE) all static
 	$(MAKE) unit
 	prove -r t/
 
