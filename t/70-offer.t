@@ -30,6 +30,8 @@ $t->start_nginx(http => <<'EOF2');
     trigger_subscribe_limit 3 1h;
     trigger_offer_code_ttl 7d;
 
+    limit_req_zone $binary_remote_addr zone=per_ip:1m rate=1r/m;
+
     map $arg_no_offer $offer_ok {
         "1"      0;
         default  1;
@@ -68,6 +70,13 @@ $t->start_nginx(http => <<'EOF2');
         location /_trigger/ {
             trigger_api;
             trigger_api_max_size 1k;
+        }
+
+        # per address, as examples/nginx.conf does it
+        location /limited/ {
+            trigger_api;
+            limit_req zone=per_ip;
+            limit_req_status 429;
         }
     }
 EOF2
@@ -252,6 +261,15 @@ $r = $s->post('/_trigger/subscribe',
 is $r->status, 429, 'fourth: 429';
 is $r->json->{error}, 'too many requests', '429 says why';
 
+# per address: nginx's limit_req on the trigger_api location
+my $ip = engaged_visitor();
+my $ip_token = offer_data($ip->get('/index.html'))->{token};
+my @st = map {
+    $ip->post('/limited/subscribe', json_encode({ token => $ip_token,
+        email => "ip$_\@example.com", consent => JSON::PP::true }))->status
+} 1 .. 2;
+is_deeply \@st, [200, 429], 'one address: the second subscription is 429';
+
 # --- the promo code in a purchase -------------------------------------
 
 $r = $s->post('/_trigger/events', json_encode({ type => 'purchase',
@@ -287,7 +305,7 @@ ok $st->{offer_holdout} >= 1, 'held-out pages counted';
 is $st->{visitors_held_out}, 1, 'held-out visitors counted once';
 ok $st->{visitors_offered} >= 5, 'offered visitors counted';
 is $st->{offer_declined}, 1, 'declines counted';
-is $st->{offer_subscribed}, 2, 'subscriptions counted';
+is $st->{offer_subscribed}, 3, 'subscriptions counted';
 is $st->{offer_shown}, 2, 'shows counted';
 is $st->{code_used}, 1, 'used codes counted';
 
