@@ -1,0 +1,84 @@
+#!/usr/bin/perl
+# The offer in a real browser (t/e2e/offer.test.mjs): Debian's Chromium,
+# driven by playwright-core, through the demo shop as examples/nginx.conf
+# configures it.  This test changes only what a test must: ports, the
+# run/ paths, Redis, the feed's absolute path, and two rules so that it
+# is fast and deterministic (2 s instead of 20 s of visit; no holdout).
+
+use strict;
+use warnings;
+use lib 't/lib';
+use TriggerTest;
+use Test::More;
+use POSIX qw(_exit setsid);
+
+for my $need (['/usr/bin/chromium', 'chromium'], ['node', 'nodejs']) {
+    my ($bin, $pkg) = @$need;
+    next if $bin =~ m{/} ? -x $bin : !system("command -v $bin >/dev/null");
+    # CI must not pass by skipping the browser
+    if ($ENV{CI}) {
+        fail("$bin is missing: util/install-deps installs $pkg");
+        done_testing;
+        exit;
+    }
+    plan skip_all => "$bin is missing (apt-get install $pkg)";
+}
+
+my $e2e = "$TriggerTest::REPO/t/e2e";
+if (!-d "$e2e/node_modules/playwright-core"
+    || -M "$e2e/node_modules/playwright-core" > -M "$e2e/package-lock.json")
+{
+    system("cd $e2e && npm ci --no-audit --no-fund >/dev/null") == 0
+        or BAIL_OUT('npm ci failed in t/e2e');
+}
+
+my $t = TriggerTest->new;
+$t->start_redis;
+my $dir = $t->dir;
+my $repo = $TriggerTest::REPO;
+
+open my $fh, '<', "$repo/examples/nginx.conf" or die $!;
+my $conf = do { local $/; <$fh> };
+close $fh;
+
+my ($port, $port2, $redis) = ($t->port, $t->port(2), $t->redis_port);
+my %subst = (
+    qr/127\.0\.0\.1:8080/            => "127.0.0.1:$port",
+    qr/127\.0\.0\.1:8081/            => "127.0.0.1:$port2",
+    qr/127\.0\.0\.1:6380/            => "127.0.0.1:$redis",
+    qr/\brun\//                      => "$dir/",
+    qr/trigger_products [^;]+;/      => "trigger_products $repo/examples/shop/products.json;",
+    qr/trigger_offer_min_duration [^;]+;/ => 'trigger_offer_min_duration 2s;',
+    qr/trigger_offer_holdout [^;]+;/ => 'trigger_offer_holdout 0%;',
+);
+for my $re (keys %subst) {
+    ok $conf =~ s/$re/$subst{$re}/g, "examples/nginx.conf has $re";
+}
+$t->write_file('nginx.conf', $conf);
+
+my $pid = fork // die;
+if ($pid == 0) {
+    setsid();
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>>', "$dir/nginx.stderr";
+    open STDERR, '>&', \*STDOUT;
+    exec '/usr/sbin/nginx', '-p', "$repo/", '-c', "$dir/nginx.conf",
+         '-e', "$dir/error.log" or _exit(127);
+}
+$t->{nginx_pid} = $pid;
+ok wait_until(sub { $t->get('/')->status == 200 }, timeout => 10),
+    'the demo shop is up';
+
+# screenshots go to the temp dir; UPDATE_DOCS_IMG=1 also refreshes the
+# README's pictures in docs/img
+local $ENV{BASE_URL} = "http://127.0.0.1:$port";
+local $ENV{SHOTS_DIR} = "$dir/shots";
+local $ENV{DOCS_IMG_DIR} = $ENV{UPDATE_DOCS_IMG} ? "$repo/docs/img" : '';
+my $out = `node --test --test-reporter=tap $e2e/offer.test.mjs 2>&1`;
+my $rc = $?;
+diag($out) if $rc || $ENV{TEST_VERBOSE};
+is $rc, 0, 'the browser scenarios pass (t/e2e/offer.test.mjs)';
+my ($pass) = $out =~ /^# pass (\d+)/m;
+is $pass, 3, 'all three scenarios ran';
+
+$t->done;
