@@ -949,6 +949,7 @@ ngx_http_trigger_exit_process(ngx_cycle_t *cycle)
 
     if (tmcf && tmcf->used) {
         ngx_http_trigger_redis_exit_process();
+        ngx_http_trigger_hmac_free();
     }
 }
 

@@ -188,6 +188,20 @@ ngx_http_trigger_hmac_sha256(u_char mac[32], const u_char *key,
 
 
 void
+ngx_http_trigger_hmac_free(void)
+{
+    EVP_MD_CTX_free(ngx_http_trigger_hmac_inner);
+    EVP_MD_CTX_free(ngx_http_trigger_hmac_outer);
+    EVP_MD_CTX_free(ngx_http_trigger_hmac_work);
+
+    ngx_http_trigger_hmac_inner = NULL;
+    ngx_http_trigger_hmac_outer = NULL;
+    ngx_http_trigger_hmac_work = NULL;
+    ngx_http_trigger_hmac_cached_len = (size_t) -1;
+}
+
+
+void
 ngx_http_trigger_sha1_hex(u_char hex[40], const u_char *data, size_t len)
 {
     size_t         i;

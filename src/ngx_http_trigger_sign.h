@@ -24,6 +24,8 @@ size_t ngx_http_trigger_base64url(u_char *dst, const u_char *src, size_t len);
 int ngx_http_trigger_random(u_char *buf, size_t len);
 void ngx_http_trigger_hmac_sha256(u_char mac[32], const u_char *key,
     size_t key_len, const u_char *data, size_t len);
+/* frees the cached key states: the module may be unloaded after it */
+void ngx_http_trigger_hmac_free(void);
 void ngx_http_trigger_sha1_hex(u_char hex[40], const u_char *data,
     size_t len);
 

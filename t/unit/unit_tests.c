@@ -605,6 +605,8 @@ main(void)
     test_script_json();
     test_offer();
 
+    ngx_http_trigger_hmac_free();
+
     printf("1..%d\n", tests);
 
     return failed ? 1 : 0;
