@@ -168,7 +168,8 @@ ok(wait_until(sub { ($v->get('/index.html')->header('X-TS') // '') eq 'tracked' 
    'Redis thawed: tracking resumes');
 $d = $v->hash->{d};
 $r = $v->get('/index.html');
-ok(wait_until(sub { ($v->hash->{d} // 0) == $d + 1 }), 'Redis thawed: stored again');
+# commands sent while Redis was frozen may still land after $d was read
+ok(wait_until(sub { ($v->hash->{d} // 0) >= $d + 1 }), 'Redis thawed: stored again');
 
 ok($t->grep_log(qr/\[warn\].*redis did not answer within $DEADLINE ms/),
    'the timeout is logged at warn');
