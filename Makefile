@@ -13,7 +13,7 @@ UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
              src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c
 UNIT_BIN  := $(BUILD)/unit_tests
 
-.PHONY: all deps unit test demo bench clean static
+.PHONY: all deps unit test valgrind demo bench clean static
 
 all: $(MODULE)
 
@@ -65,6 +65,12 @@ test: deps
 	$(MAKE) all static
 	$(MAKE) unit
 	prove -r t/
+
+# the suite with nginx under valgrind: no errors, no definite leaks
+valgrind: deps
+	$(MAKE) all static
+	$(MAKE) unit
+	TEST_NGINX_VALGRIND=1 prove -r t/
 
 demo: deps
 	$(MAKE) all
