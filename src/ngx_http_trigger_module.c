@@ -948,6 +948,7 @@ ngx_http_trigger_exit_process(ngx_cycle_t *cycle)
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_trigger_module);
 
     if (tmcf && tmcf->used) {
+        ngx_http_trigger_stats_flush();
         ngx_http_trigger_redis_exit_process();
         ngx_http_trigger_hmac_free();
     }

@@ -153,6 +153,11 @@ ngx_http_trigger_redis_exit_process(void)
         ngx_del_timer(&rd->timer);
     }
 
+    if (rd->ac && rd->state == NGX_HTTP_TRIGGER_REDIS_READY) {
+        /* what is queued (the last counters) goes out, without waiting */
+        redisAsyncHandleWrite(rd->ac);
+    }
+
     if (rd->ac) {
         redisAsyncFree(rd->ac);
     }

@@ -16,8 +16,10 @@
 extern ngx_http_trigger_script_t  ngx_http_trigger_stats_script;
 
 
-/* adds n to today's counter; nobody waits for it */
+/* adds n to today's counter, sent within a second; field is a literal */
 void ngx_http_trigger_stats_incr(const char *field, ngx_uint_t n);
+/* sends what the worker has counted so far */
+void ngx_http_trigger_stats_flush(void);
 
 
 #endif /* _NGX_HTTP_TRIGGER_STATS_H_INCLUDED_ */

@@ -200,9 +200,11 @@ $offer = json_decode($json);
 is $offer->{items}[0]{name}, "Shirt </script><!-- \x{2028}",
     'product name intact after JSON decoding';
 
-my $stats = $t->redis->hgetall($t->key_prefix . 'stats:' . utc_day());
-my %s = @$stats;
-ok $s{offer_injected} >= 15, 'injections counted';
+# a worker sends its counters once a second
+ok wait_until(sub {
+    my %s = @{ $t->redis->hgetall($t->key_prefix . 'stats:' . utc_day()) };
+    ($s{offer_injected} // 0) >= 15;
+}), 'injections counted';
 
 kill 'TERM', $up;
 waitpid $up, 0;
