@@ -551,7 +551,8 @@ ngx_http_trigger_variable(ngx_http_request_t *r,
         break;
 
     default:
-        if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+        /* subscribe is "tracked" too, but answers no visitor state */
+        if (!ctx->has_state) {
             value.len = 0;
             break;
         }

@@ -499,6 +499,7 @@ ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
     }
 
     ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
+    ctx->has_state = 1;
 
     if (!ctx->want_items) {
         return;

@@ -6,7 +6,7 @@
 #define _NGX_HTTP_TRIGGER_WIDGET_JS_H_INCLUDED_
 
 
-#define NGX_HTTP_TRIGGER_WIDGET_VERSION  "493e7aef03"
+#define NGX_HTTP_TRIGGER_WIDGET_VERSION  "9e7c3342b5"
 
 
 static const char  ngx_http_trigger_widget_js[] =
@@ -354,8 +354,9 @@ static const char  ngx_http_trigger_widget_js[] =
     ".codebox{display:flex;gap:10px;align-items:center;margin:18px 0 14px;pad"
     "ding:10px 10px 10px 18px;border:2px dashed var(--accent);border-radius:v"
     "ar(--r2)}\n"
-    ".trg-code{flex:1;font:700 26px/1.2 ui-monospace,Menlo,Consolas,monospace"
-    ";letter-spacing:.06em;overflow-wrap:anywhere;user-select:all}\n"
+    ".trg-code{flex:1;min-width:0;font:700 clamp(17px,5.4vw,26px)/1.2 ui-mono"
+    "space,Menlo,Consolas,monospace;letter-spacing:.04em;white-space:nowrap;u"
+    "ser-select:all}\n"
     ".codebox .btn{height:42px;padding:0 16px;font-size:14px}\n"
     ":focus-visible{outline:2px solid var(--accent);outline-offset:2px}\n"
     ".trg-close:focus-visible{outline-color:currentColor;outline-offset:-4px}"

@@ -249,7 +249,7 @@ label{display:block;margin:0 0 6px;font-size:13px;font-weight:600}
 [aria-busy=true]::after{content:"";width:14px;height:14px;border:2px solid;border-right-color:transparent;border-radius:50%;animation:spin .7s linear infinite}
 .trg-decline{display:block;margin:8px auto 0;padding:8px 12px;border:0;background:none;font:inherit;color:inherit;opacity:.65;text-decoration:underline;cursor:pointer}
 .codebox{display:flex;gap:10px;align-items:center;margin:18px 0 14px;padding:10px 10px 10px 18px;border:2px dashed var(--accent);border-radius:var(--r2)}
-.trg-code{flex:1;font:700 26px/1.2 ui-monospace,Menlo,Consolas,monospace;letter-spacing:.06em;overflow-wrap:anywhere;user-select:all}
+.trg-code{flex:1;min-width:0;font:700 clamp(17px,5.4vw,26px)/1.2 ui-monospace,Menlo,Consolas,monospace;letter-spacing:.04em;white-space:nowrap;user-select:all}
 .codebox .btn{height:42px;padding:0 16px;font-size:14px}
 :focus-visible{outline:2px solid var(--accent);outline-offset:2px}
 .trg-close:focus-visible{outline-color:currentColor;outline-offset:-4px}
