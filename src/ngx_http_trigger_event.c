@@ -23,42 +23,22 @@ static const char  *ngx_http_trigger_event_names[NGX_HTTP_TRIGGER_EV_COUNT] = {
 };
 
 
+/* 1..max characters: ASCII letters, digits and those in extra */
+
 static int
-ngx_http_trigger_valid_id(const u_char *p, size_t len)
+ngx_http_trigger_valid_word(const u_char *p, size_t len, size_t max,
+    const char *extra)
 {
     size_t  i;
 
-    if (len == 0 || len > NGX_HTTP_TRIGGER_ID_MAX) {
+    if (len == 0 || len > max) {
         return 0;
     }
 
     for (i = 0; i < len; i++) {
         if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
             || (p[i] >= '0' && p[i] <= '9')
-            || (p[i] != '\0' && strchr("-_.:/@+#", p[i]) != NULL))
-        {
-            continue;
-        }
-
-        return 0;
-    }
-
-    return 1;
-}
-
-
-static int
-ngx_http_trigger_valid_promo(const u_char *p, size_t len)
-{
-    size_t  i;
-
-    if (len == 0 || len > NGX_HTTP_TRIGGER_PROMO_MAX) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-            || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' || p[i] == '_')
+            || (p[i] != '\0' && strchr(extra, p[i]) != NULL))
         {
             continue;
         }
@@ -167,7 +147,8 @@ ngx_http_trigger_event_set(ngx_http_trigger_event_t *ev,
         return NULL;
     }
 
-    if (!ngx_http_trigger_valid_id(id, id_len)) {
+    if (!ngx_http_trigger_valid_word(id, id_len, NGX_HTTP_TRIGGER_ID_MAX,
+                                     "-_.:/@+#")) {
         return type == NGX_HTTP_TRIGGER_EV_PURCHASE
                ? "invalid order id" : "invalid sku";
     }
@@ -199,7 +180,10 @@ ngx_http_trigger_event_set(ngx_http_trigger_event_t *ev,
         }
 
         if (promo_len) {
-            if (!ngx_http_trigger_valid_promo(promo, promo_len)) {
+            if (!ngx_http_trigger_valid_word(promo, promo_len,
+                                             NGX_HTTP_TRIGGER_PROMO_MAX,
+                                             "-_"))
+            {
                 return "invalid promo";
             }
 
@@ -570,22 +554,5 @@ ngx_http_trigger_valid_email(const u_char *p, size_t len)
 int
 ngx_http_trigger_valid_tz(const u_char *p, size_t len)
 {
-    size_t  i;
-
-    if (len == 0 || len > 64) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-            || (p[i] >= '0' && p[i] <= '9')
-            || (p[i] != '\0' && strchr("/_+-", p[i])))
-        {
-            continue;
-        }
-
-        return 0;
-    }
-
-    return 1;
+    return ngx_http_trigger_valid_word(p, len, 64, "/_+-");
 }
