@@ -193,6 +193,8 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    ngx_http_trigger_track_status(r, ctx);
+
     if (ctx->new_visitor && !ctx->cookie_sent
         && ngx_http_trigger_set_cookie(r, ctx) != NGX_OK)
     {

@@ -903,13 +903,15 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     }
 
     ngx_http_trigger_redis_script(&ngx_http_trigger_track_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_uncount_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_stats_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_mark_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_subscribe_script);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    /* after access checks and limits: a refused request costs no call */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }

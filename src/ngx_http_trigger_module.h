@@ -192,6 +192,8 @@ struct ngx_http_trigger_ctx_s {
     unsigned                       new_visitor:1;
     unsigned                       cookie_sent:1;
     unsigned                       want_items:1;
+    /* the tracking call counted this request as a page view */
+    unsigned                       pageview:1;
     /* state[] holds the tracking script's answer */
     unsigned                       has_state:1;
     unsigned                       condition:1;

@@ -176,6 +176,17 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
 };
 
 
+/* a page view taken back: the response was not a page */
+
+ngx_http_trigger_script_t  ngx_http_trigger_uncount_script = {
+    ngx_string(
+    "local d = tonumber(redis.call('HGET', KEYS[1], 'd'))\n"
+    "if d and d > 0 then redis.call('HSET', KEYS[1], 'd', d - 1) end\n"
+    "return 0\n"),
+    { 0 }
+};
+
+
 ngx_http_trigger_ctx_t *
 ngx_http_trigger_get_ctx(ngx_http_request_t *r)
 {
@@ -184,14 +195,20 @@ ngx_http_trigger_get_ctx(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_trigger_module);
 
-    if (ctx || !r->internal) {
+    if (ctx || !r->internal || r != r->main) {
         return ctx;
     }
 
-    /* an internal redirect clears module contexts: find ours again */
+    /*
+     * An internal redirect clears module contexts: find ours again.  The
+     * pool is shared with subrequests, which may have contexts of their
+     * own in it.
+     */
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_trigger_ctx_cleanup) {
+        if (cln->handler == ngx_http_trigger_ctx_cleanup
+            && ((ngx_http_trigger_ctx_t *) cln->data)->request == r)
+        {
             ctx = cln->data;
             ngx_http_set_ctx(r, ctx, ngx_http_trigger_module);
             return ctx;
@@ -277,7 +294,8 @@ void
 ngx_http_trigger_identify(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_loc_conf_t *tlcf)
 {
-    ngx_str_t                      value;
+    ngx_str_t                      cookie, value;
+    ngx_uint_t                     known;
     ngx_table_elt_t               *ua;
     ngx_http_trigger_main_conf_t  *tmcf;
 
@@ -285,7 +303,18 @@ ngx_http_trigger_identify(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 
     ctx->conf = tlcf;
 
-    if (!tlcf->bots_off) {
+    known = ngx_http_trigger_cookie_value(r, &tlcf->cookie_name, &cookie)
+                == NGX_OK
+            && ngx_http_trigger_cookie_valid(cookie.data, cookie.len,
+                                             tmcf->secret.data,
+                                             tmcf->secret.len);
+
+    /*
+     * A valid cookie was only ever issued to a client that passed the
+     * bot check: the pattern runs for clients without one.
+     */
+
+    if (!known && !tlcf->bots_off) {
         ua = r->headers_in.user_agent;
 
         if (ua == NULL || ua->value.len == 0
@@ -309,11 +338,8 @@ ngx_http_trigger_identify(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 
     ctx->status = NGX_HTTP_TRIGGER_STATUS_PENDING;
 
-    if (ngx_http_trigger_cookie_value(r, &tlcf->cookie_name, &value) == NGX_OK
-        && ngx_http_trigger_cookie_valid(value.data, value.len,
-                                         tmcf->secret.data, tmcf->secret.len))
-    {
-        ngx_memcpy(ctx->cookie, value.data, NGX_HTTP_TRIGGER_COOKIE_LEN);
+    if (known) {
+        ngx_memcpy(ctx->cookie, cookie.data, NGX_HTTP_TRIGGER_COOKIE_LEN);
         ctx->identified = 1;
         return;
     }
@@ -419,7 +445,8 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cart_max);
     ngx_http_trigger_redis_cmd_arg_int(cmd, pageview);
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cap.period);
-    ngx_http_trigger_redis_cmd_arg_int(cmd, ctx->want_items);
+    /* events nobody waits for need no items back */
+    ngx_http_trigger_redis_cmd_arg_int(cmd, wait && ctx->want_items);
 
     for (i = 0; i < nevents; i++) {
         ev = &events[i];
@@ -678,7 +705,7 @@ ngx_http_trigger_track_resume(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_trigger_track_handler(ngx_http_request_t *r)
 {
-    ngx_uint_t                    n;
+    ngx_uint_t                    n, get;
     ngx_http_trigger_ctx_t       *ctx;
     ngx_http_trigger_event_t      events[NGX_HTTP_TRIGGER_EVENTS_MAX];
     ngx_http_trigger_loc_conf_t  *tlcf;
@@ -706,6 +733,18 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /*
+     * A page view is a GET; other methods (HEAD, a form's POST) only
+     * carry the location's events, and cost nothing without any.
+     */
+
+    get = (r->method == NGX_HTTP_GET);
+    n = ngx_http_trigger_conf_events(r, tlcf, events);
+
+    if (!get && n == 0) {
+        return NGX_DECLINED;
+    }
+
     ctx = ngx_http_trigger_create_ctx(r);
     if (ctx == NULL) {
         return NGX_DECLINED;
@@ -717,12 +756,13 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx->want_items = tlcf->offer;
-    n = ngx_http_trigger_conf_events(r, tlcf, events);
+    ctx->want_items = tlcf->offer && get;
+    ctx->pageview = tlcf->pageview && get;
 
-    if (ngx_http_trigger_track(r, ctx, events, n, tlcf->pageview, 1)
+    if (ngx_http_trigger_track(r, ctx, events, n, ctx->pageview, 1)
         != NGX_OK)
     {
+        ctx->pageview = 0;
         return NGX_DECLINED;
     }
 
@@ -730,6 +770,50 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
     r->write_event_handler = ngx_http_request_empty_handler;
 
     return NGX_AGAIN;
+}
+
+
+/*
+ * The page view was counted before the response's status was known:
+ * a page that turned out to be an error or a redirect is taken back.
+ */
+
+void
+ngx_http_trigger_track_status(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx)
+{
+    u_char                         key[NGX_HTTP_TRIGGER_KEY_MAX];
+    size_t                         key_len;
+    ngx_uint_t                     status;
+    ngx_http_trigger_redis_cmd_t  *cmd;
+
+    status = r->headers_out.status;
+
+    if (!ctx->pageview
+        || (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE)
+        || status == NGX_HTTP_NOT_MODIFIED)
+    {
+        return;
+    }
+
+    ctx->pageview = 0;
+
+    if (ctx->has_state && ctx->state[NGX_HTTP_TRIGGER_DEPTH] > 0) {
+        ctx->state[NGX_HTTP_TRIGGER_DEPTH]--;
+    }
+
+    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_uncount_script,
+                                            2, 1 + key_len);
+    if (cmd == NULL) {
+        return;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, key_len);
+
+    (void) ngx_http_trigger_redis_eval(cmd, NULL, NULL);
 }
 
 

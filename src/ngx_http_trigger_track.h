@@ -18,6 +18,7 @@
 
 
 extern ngx_http_trigger_script_t  ngx_http_trigger_track_script;
+extern ngx_http_trigger_script_t  ngx_http_trigger_uncount_script;
 
 
 ngx_http_trigger_ctx_t *ngx_http_trigger_get_ctx(ngx_http_request_t *r);
@@ -47,6 +48,10 @@ size_t ngx_http_trigger_visitor_key(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, u_char *buf);
 
 ngx_int_t ngx_http_trigger_track_handler(ngx_http_request_t *r);
+
+/* takes back the page view of a response that is not a page */
+void ngx_http_trigger_track_status(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_TRIGGER_TRACK_H_INCLUDED_ */
