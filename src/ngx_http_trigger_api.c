@@ -33,6 +33,10 @@ typedef enum {
 static ngx_http_trigger_api_e ngx_http_trigger_api_endpoint(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_trigger_api_widget(ngx_http_request_t *r);
+static const char *ngx_http_trigger_api_refused(ngx_http_request_t *r,
+    ngx_uint_t *status);
+static ngx_table_elt_t *ngx_http_trigger_header_in(ngx_http_request_t *r,
+    const char *name, size_t len);
 static void ngx_http_trigger_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trigger_api_events(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, u_char *body, size_t len);
@@ -101,11 +105,11 @@ static ngx_str_t  ngx_http_trigger_json_type = ngx_string("application/json");
 ngx_int_t
 ngx_http_trigger_api_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_http_trigger_api_e        endpoint;
-    ngx_http_trigger_loc_conf_t  *tlcf;
+    ngx_int_t                rc;
+    ngx_uint_t               status;
+    const char              *err;
+    ngx_http_trigger_api_e   endpoint;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
     endpoint = ngx_http_trigger_api_endpoint(r);
 
     if (endpoint == NGX_HTTP_TRIGGER_API_NONE) {
@@ -136,15 +140,15 @@ ngx_http_trigger_api_handler(ngx_http_request_t *r)
                                           "method not allowed");
     }
 
-    if (r->headers_in.content_length_n > (off_t) tlcf->api_max_size) {
+    err = ngx_http_trigger_api_refused(r, &status);
+
+    if (err) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        return ngx_http_trigger_api_error(r,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          "body too large");
+        return ngx_http_trigger_api_error(r, status, err);
     }
 
     rc = ngx_http_read_client_request_body(r, ngx_http_trigger_api_body);
@@ -154,6 +158,118 @@ ngx_http_trigger_api_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * State changes come from the shop's own pages: JSON (which a form on
+ * another site cannot send without a preflight), same-origin when the
+ * browser says where it comes from, and within the size limit.
+ */
+
+static const char *
+ngx_http_trigger_api_refused(ngx_http_request_t *r, ngx_uint_t *status)
+{
+    u_char                       *p, *end;
+    ngx_table_elt_t              *h, *host;
+    ngx_http_trigger_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
+
+    if (r->headers_in.content_length_n > (off_t) tlcf->api_max_size) {
+        *status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return "body too large";
+    }
+
+    /*
+     * The limit is checked before a byte of the body is read: a chunked
+     * body, whose size nobody knows yet, is refused (browsers send the
+     * widget's small bodies with a Content-Length).
+     */
+    if (r->headers_in.chunked) {
+        *status = NGX_HTTP_LENGTH_REQUIRED;
+        return "length required";
+    }
+
+    h = r->headers_in.content_type;
+
+    if (h == NULL
+        || h->value.len < sizeof("application/json") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0
+        || (h->value.len > sizeof("application/json") - 1
+            && h->value.data[sizeof("application/json") - 1] != ';'
+            && h->value.data[sizeof("application/json") - 1] != ' '))
+    {
+        *status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+        return "content type must be application/json";
+    }
+
+    *status = NGX_HTTP_FORBIDDEN;
+
+    h = ngx_http_trigger_header_in(r, "Sec-Fetch-Site",
+                                   sizeof("Sec-Fetch-Site") - 1);
+
+    if (h && !(h->value.len == sizeof("same-origin") - 1
+               && ngx_strncasecmp(h->value.data, (u_char *) "same-origin",
+                                  h->value.len) == 0))
+    {
+        return "cross-site request";
+    }
+
+    h = ngx_http_trigger_header_in(r, "Origin", sizeof("Origin") - 1);
+    host = r->headers_in.host;
+
+    if (h == NULL) {
+        return NULL;
+    }
+
+    /* "scheme://host[:port]": the host part must be this request's Host */
+
+    p = ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                         (u_char *) "://", sizeof("://") - 2);
+    end = h->value.data + h->value.len;
+
+    if (host == NULL || p == NULL
+        || (size_t) (end - (p + 3)) != host->value.len
+        || ngx_strncasecmp(p + 3, host->value.data, host->value.len) != 0)
+    {
+        return "cross-site request";
+    }
+
+    return NULL;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_trigger_header_in(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 
@@ -701,6 +817,12 @@ ngx_http_trigger_send(ngx_http_request_t *r, ngx_uint_t status,
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_trigger_add_header(r, "X-Content-Type-Options", "nosniff")
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

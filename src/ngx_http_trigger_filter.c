@@ -128,13 +128,23 @@ ngx_http_trigger_set_cookie(ngx_http_request_t *r,
 {
     u_char                       *p;
     size_t                        len;
+    ngx_uint_t                    secure;
     ngx_table_elt_t              *set_cookie;
     ngx_http_trigger_loc_conf_t  *tlcf;
 
     tlcf = ctx->conf;
 
+    /* on https the cookie is always Secure */
+#if (NGX_HTTP_SSL)
+    secure = r->connection->ssl
+             && !(tlcf->cookie_flags & NGX_HTTP_TRIGGER_COOKIE_SECURE);
+#else
+    secure = 0;
+#endif
+
     len = tlcf->cookie_name.len + 1 + NGX_HTTP_TRIGGER_COOKIE_LEN
-          + tlcf->cookie_attrs.len;
+          + tlcf->cookie_attrs.len
+          + (secure ? sizeof("; Secure") - 1 : 0);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -157,7 +167,11 @@ ngx_http_trigger_set_cookie(ngx_http_request_t *r,
     p = ngx_cpymem(p, tlcf->cookie_name.data, tlcf->cookie_name.len);
     *p++ = '=';
     p = ngx_cpymem(p, ctx->cookie, NGX_HTTP_TRIGGER_COOKIE_LEN);
-    ngx_memcpy(p, tlcf->cookie_attrs.data, tlcf->cookie_attrs.len);
+    p = ngx_cpymem(p, tlcf->cookie_attrs.data, tlcf->cookie_attrs.len);
+
+    if (secure) {
+        ngx_memcpy(p, "; Secure", sizeof("; Secure") - 1);
+    }
 
     ctx->cookie_sent = 1;
 

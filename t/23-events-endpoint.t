@@ -166,18 +166,29 @@ like($v->hash->{v} // '', qr/^PAD1/, 'buffered body: stored');
 $before = keys_snapshot();
 
 # chunked, no Content-Length
+my $ok_small = '{"type":"view","sku":"CH1"}';
 my $chunk = sprintf("%x\r\n%s\r\n0\r\n\r\n", length $big, $big);
 $r = http_request(port => $t->port, raw =>
     "POST /trigger/events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
     . "User-Agent: $DEFAULT_UA\r\nCookie: trg_vid=" . $v->cookie . "\r\n"
     . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     . $chunk);
-is($r->status, 413, 'chunked body over the limit: 413');
+is($r->status, 411, 'chunked body: 411, refused before it is read');
+is($r->json && $r->json->{error}, 'length required', 'chunked: says why');
+$r = http_request(port => $t->port, raw =>
+    "POST /trigger/events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    . "User-Agent: $DEFAULT_UA\r\nCookie: trg_vid=" . $v->cookie . "\r\n"
+    . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $ok_small, $ok_small));
+is($r->status, 411, 'a small chunked body: 411 too');
+ok(!$t->grep_log(qr/client request body is buffered to a temporary file/),
+   'no chunked body was spooled');
 
 # keep-alive: requests after a 200, a 405 and a 413 on one connection
 {
     my $ck = "Cookie: trg_vid=" . $v->cookie . "\r\n";
-    my $head = "Host: localhost\r\nUser-Agent: $DEFAULT_UA\r\n$ck";
+    my $head = "Host: localhost\r\nUser-Agent: $DEFAULT_UA\r\n$ck"
+             . "Content-Type: application/json\r\n";
     my $ok_body = '{"type":"view","sku":"KA1"}';
     my $raw = "POST /trigger/events HTTP/1.1\r\n$head"
         . "Content-Length: " . length($ok_body) . "\r\n\r\n$ok_body"
@@ -252,6 +263,7 @@ for my $b (@bad) {
 # POST without any body nor Content-Length
 $r = http_request(port => $t->port, raw =>
     "POST /trigger/events HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    . "Content-Type: application/json\r\n"
     . "User-Agent: $DEFAULT_UA\r\nCookie: trg_vid=" . $v->cookie . "\r\n\r\n");
 is($r->status, 400, '400: POST without a body') or diag($r->body);
 
@@ -268,8 +280,7 @@ ok(!exists $fv->orders->{X10}, 'amount 1.234 (JSON number): no order stored');
 
 # a new visitor's invalid request stores nothing either
 my $n_keys = () = $t->visitor_keys;
-$r = http_request(port => $t->port, method => 'POST', path => '/trigger/events',
-                  body => '{"type":"view","sku":"bad sku"}');
+$r = http_post($t->port, '/trigger/events', '{"type":"view","sku":"bad sku"}');
 is($r->status, 400, 'new visitor, invalid event: 400');
 is(scalar(() = $t->visitor_keys), $n_keys, 'no key created');
 
@@ -282,8 +293,8 @@ is_deeply($r->json, { ok => JSON::PP::true, tracked => JSON::PP::false, reason =
           'bot: reply says why');
 ok(!$r->headers('Set-Cookie'), 'bot: no cookie');
 
-$r = http_request(port => $t->port, method => 'POST', path => '/trigger/events',
-                  ua => 'NONE', body => '{"type":"view","sku":"BOT2"}');
+$r = http_post($t->port, '/trigger/events', '{"type":"view","sku":"BOT2"}',
+              ua => 'NONE');
 is($r->status, 202, 'no User-Agent: 202');
 
 my $nc = $t->visitor(port => $t->port(2));
