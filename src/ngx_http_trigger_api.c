@@ -40,6 +40,9 @@ static ngx_table_elt_t *ngx_http_trigger_header_in(ngx_http_request_t *r,
 static void ngx_http_trigger_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trigger_api_events(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, u_char *body, size_t len);
+static const char *ngx_http_trigger_api_purchases(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_event_t *events,
+    ngx_uint_t n);
 static void ngx_http_trigger_api_events_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_trigger_api_answer(ngx_http_request_t *r,
@@ -466,6 +469,13 @@ ngx_http_trigger_api_events(ngx_http_request_t *r,
 
     ngx_http_trigger_identify(r, ctx, tlcf);
 
+    err = ngx_http_trigger_api_purchases(r, ctx, events, n);
+    if (err) {
+        /* a new id must not be handed out on a refused request */
+        ctx->new_visitor = 0;
+        return ngx_http_trigger_api_error(r, NGX_HTTP_FORBIDDEN, err);
+    }
+
     if (ctx->status == NGX_HTTP_TRIGGER_STATUS_PENDING
         && ngx_http_trigger_track(r, ctx, events, n, 0, 1) == NGX_OK)
     {
@@ -475,6 +485,49 @@ ngx_http_trigger_api_events(ngx_http_request_t *r,
     ngx_http_trigger_api_events_done(r, ctx);
 
     return NGX_DONE;
+}
+
+
+/*
+ * A purchase, and the promo code it uses, are facts only the shop's
+ * server knows: from a browser they count only when the shop signed them
+ * with trigger_api_purchase_key.
+ */
+
+static const char *
+ngx_http_trigger_api_purchases(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_event_t *events,
+    ngx_uint_t n)
+{
+    ngx_uint_t                     i;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    for (i = 0; i < n; i++) {
+        if (events[i].type != NGX_HTTP_TRIGGER_EV_PURCHASE) {
+            continue;
+        }
+
+        if (tmcf->purchase_key.len == 0) {
+            return "purchases are taken from the shop's server only";
+        }
+
+        if (ctx->status != NGX_HTTP_TRIGGER_STATUS_PENDING
+            || !ngx_http_trigger_purchase_valid(events[i].sig,
+                                                events[i].sig_len,
+                                                tmcf->purchase_key.data,
+                                                tmcf->purchase_key.len,
+                                                ctx->cookie,
+                                                (char *) events[i].id,
+                                                events[i].num,
+                                                (char *) events[i].promo))
+        {
+            return "invalid purchase signature";
+        }
+    }
+
+    return NULL;
 }
 
 

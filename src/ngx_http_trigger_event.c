@@ -268,8 +268,8 @@ ngx_http_trigger_event_from_json(json_t *obj, ngx_http_trigger_event_t *ev)
     int                            type;
     char                           num[32];
     size_t                         num_len;
-    json_t                        *v, *id, *promo;
-    const char                    *name, *key;
+    json_t                        *v, *id, *promo, *sig;
+    const char                    *name, *key, *err;
     ngx_http_trigger_event_type_e  t;
 
     if (!json_is_object(obj)) {
@@ -345,13 +345,29 @@ ngx_http_trigger_event_from_json(json_t *obj, ngx_http_trigger_event_t *ev)
         return "invalid promo";
     }
 
-    return ngx_http_trigger_event_set(ev, type,
+    sig = json_object_get(obj, "sig");
+
+    if (sig != NULL
+        && (!json_is_string(sig) || json_string_length(sig) != sizeof(ev->sig)
+            || type != NGX_HTTP_TRIGGER_EV_PURCHASE))
+    {
+        return "invalid sig";
+    }
+
+    err = ngx_http_trigger_event_set(ev, type,
                    (const u_char *) (id ? json_string_value(id) : ""),
                    id ? json_string_length(id) : 0,
                    (const u_char *) num, num_len,
                    (const u_char *) (json_is_string(promo)
                                      ? json_string_value(promo) : ""),
                    json_is_string(promo) ? json_string_length(promo) : 0);
+
+    if (err == NULL && sig != NULL) {
+        memcpy(ev->sig, json_string_value(sig), sizeof(ev->sig));
+        ev->sig_len = sizeof(ev->sig);
+    }
+
+    return err;
 }
 
 

@@ -40,6 +40,9 @@ typedef struct {
     /* cart quantity (0 on remove: the whole line), or amount in cents */
     int64_t                        num;
     u_char                         promo[NGX_HTTP_TRIGGER_PROMO_MAX + 1];
+    /* a purchase's signature from the events endpoint, if it had one */
+    u_char                         sig[64];
+    size_t                         sig_len;
 } ngx_http_trigger_event_t;
 
 

@@ -44,8 +44,8 @@ static char *ngx_http_trigger_enable(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trigger_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+static char *ngx_http_trigger_key_length(ngx_conf_t *cf, void *post,
+    void *data);
 static char *ngx_http_trigger_key_prefix(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trigger_cookie_expires(ngx_conf_t *cf,
@@ -74,6 +74,9 @@ static ngx_regex_t *ngx_http_trigger_compile_bots(ngx_conf_t *cf,
 static ngx_int_t ngx_http_trigger_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
+
+static ngx_conf_post_t  ngx_http_trigger_key_length_post =
+    { ngx_http_trigger_key_length };
 
 static ngx_conf_num_bounds_t  ngx_http_trigger_viewed_bounds = {
     ngx_conf_check_num_bounds, 1, 100
@@ -113,10 +116,10 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
 
     { ngx_string("trigger_secret"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_trigger_secret,
+      ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_trigger_main_conf_t, secret),
+      &ngx_http_trigger_key_length_post },
 
     { ngx_string("trigger_key_prefix"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -257,6 +260,13 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_trigger_loc_conf_t, api_max_size),
       NULL },
+
+    { ngx_string("trigger_api_purchase_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, purchase_key),
+      &ngx_http_trigger_key_length_post },
 
     { ngx_string("trigger_products"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -1080,27 +1090,16 @@ ngx_http_trigger_redis_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* a key for HMACs: short ones can be guessed */
+
 static char *
-ngx_http_trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_http_trigger_key_length(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_trigger_main_conf_t *tmcf = conf;
+    ngx_str_t  *key = data;
 
-    ngx_str_t  *value;
-
-    if (tmcf->secret.data) {
-        return "is duplicate";
+    if (key->len < NGX_HTTP_TRIGGER_SECRET_MIN) {
+        return "must be at least 16 characters long";
     }
-
-    value = cf->args->elts;
-
-    if (value[1].len < NGX_HTTP_TRIGGER_SECRET_MIN) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"trigger_secret\" must be at least %d "
-                           "characters long", NGX_HTTP_TRIGGER_SECRET_MIN);
-        return NGX_CONF_ERROR;
-    }
-
-    tmcf->secret = value[1];
 
     return NGX_CONF_OK;
 }

@@ -76,6 +76,8 @@ typedef struct {
     ngx_int_t                      db;
 
     ngx_str_t                      secret;
+    /* signs purchases reported through the events endpoint */
+    ngx_str_t                      purchase_key;
     ngx_str_t                      key_prefix;
     time_t                         visit_timeout;
     time_t                         ttl;

@@ -342,6 +342,52 @@ ngx_http_trigger_token_valid(const u_char *token, size_t len,
 }
 
 
+void
+ngx_http_trigger_purchase_sign(u_char sig[64], const u_char *key,
+    size_t key_len, const u_char vid[NGX_HTTP_TRIGGER_VID_LEN],
+    const char *order, long long cents, const char *promo)
+{
+    int            n;
+    char           msg[NGX_HTTP_TRIGGER_VID_LEN + 160];
+    size_t         i;
+    u_char         mac[32];
+    static u_char  hex[] = "0123456789abcdef";
+
+    /* orders up to 64 bytes, promo codes up to 32: the message fits */
+    n = snprintf(msg, sizeof(msg), "%.*s\n%s\n%lld\n%s",
+                 NGX_HTTP_TRIGGER_VID_LEN, (const char *) vid, order, cents,
+                 promo);
+
+    ngx_http_trigger_hmac_sha256(mac, key, key_len, (u_char *) msg,
+                                 (n > 0 && (size_t) n < sizeof(msg))
+                                 ? (size_t) n : sizeof(msg) - 1);
+
+    for (i = 0; i < 32; i++) {
+        sig[2 * i] = hex[mac[i] >> 4];
+        sig[2 * i + 1] = hex[mac[i] & 0x0f];
+    }
+}
+
+
+int
+ngx_http_trigger_purchase_valid(const u_char *sig, size_t len,
+    const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], const char *order,
+    long long cents, const char *promo)
+{
+    u_char  expected[64];
+
+    if (len != sizeof(expected)) {
+        return 0;
+    }
+
+    ngx_http_trigger_purchase_sign(expected, key, key_len, vid, order, cents,
+                                   promo);
+
+    return CRYPTO_memcmp(expected, sig, sizeof(expected)) == 0;
+}
+
+
 int
 ngx_http_trigger_code_new(u_char code[NGX_HTTP_TRIGGER_CODE_LEN])
 {

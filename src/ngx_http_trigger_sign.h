@@ -51,6 +51,21 @@ int ngx_http_trigger_token_valid(const u_char *token, size_t len,
     const u_char *key, size_t key_len,
     const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], time_t now);
 
+/*
+ * A purchase reported by a browser is taken only when the shop signed
+ * it: hex(HMAC-SHA256(key, vid "\n" order "\n" amount in cents "\n"
+ * promo)), lower case.
+ */
+#define NGX_HTTP_TRIGGER_PURCHASE_SIG_LEN  64
+
+void ngx_http_trigger_purchase_sign(u_char sig[64], const u_char *key,
+    size_t key_len, const u_char vid[NGX_HTTP_TRIGGER_VID_LEN],
+    const char *order, long long cents, const char *promo);
+int ngx_http_trigger_purchase_valid(const u_char *sig, size_t len,
+    const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], const char *order,
+    long long cents, const char *promo);
+
 /* promo codes: "XXXX-XXXX-XXXX", 60 random bits, no look-alike letters */
 #define NGX_HTTP_TRIGGER_CODE_LEN      14
 

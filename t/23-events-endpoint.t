@@ -16,6 +16,7 @@ $t->write_file('html/index.html', "<html>index</html>\n");
 
 $t->start_nginx(http => <<'EOF');
     %%TRIGGER_BASE%%
+    trigger_api_purchase_key %%PURCHASE_KEY%%;
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -113,22 +114,55 @@ is_deeply([@$vis{qw(viewed cart_items cart_qty)}], [2, 1, 2], 'batch: reply');
 is_deeply($v->cart, {}, 'cart_clear');
 
 $v->post('/trigger/events', '{"type":"cart_add","sku":"E5","qty":3}');
-($r, $vis) = post_ok($v, '{"type":"purchase","order":"1001","amount":"59.90","promo":"SPRING"}',
+($r, $vis) = post_ok($v, $v->signed_purchase(order => '1001', amount => '59.90',
+                                             cents => 5990, promo => 'SPRING'),
                      'purchase, string amount');
 is($vis->{purchases}, 1, 'purchase counted');
 is($vis->{cart_items}, 0, 'purchase empties the cart');
 like($v->orders->{1001} // '', qr/^5990 SPRING \d+$/, 'order stored');
-($r, $vis) = post_ok($v, '{"type":"purchase","order":"1001","amount":"59.90","promo":"SPRING"}',
+($r, $vis) = post_ok($v, $v->signed_purchase(order => '1001', amount => '59.90',
+                                             cents => 5990, promo => 'SPRING'),
                      'same order again');
 is($vis->{purchases}, 1, 'duplicate order id not counted');
-($r, $vis) = post_ok($v, '{"type":"purchase","order":"1002","amount":12.5}',
+($r, $vis) = post_ok($v, { %{ $v->signed_purchase(order => '1002', cents => 1250) },
+                          amount => 12.5 },
                      'purchase, number amount');
 is($vis->{purchases}, 2, 'second purchase');
 like($v->orders->{1002} // '', qr/^1250 - \d+$/, 'JSON number 12.5 = 1250 cents, no promo');
-($r, $vis) = post_ok($v, '{"type":"purchase","order":"1003","amount":7}',
+($r, $vis) = post_ok($v, { %{ $v->signed_purchase(order => '1003', cents => 700) },
+                          amount => 7 },
                      'purchase, integer amount');
 like($v->orders->{1003} // '', qr/^700 - \d+$/, 'JSON integer 7 = 700 cents');
 is($v->hash->{r}, 5990 + 1250 + 700, 'revenue summed');
+
+# purchases from a browser count only when the shop signed them
+my $other = $t->visitor;
+$other->get('/index.html');
+my %forged = (
+    'no signature' => { type => 'purchase', order => 'F1', amount => '10.00' },
+    'a changed amount' => { %{ $v->signed_purchase(order => 'F2', cents => 100000) },
+                            amount => '1.00' },
+    'a changed promo' => { %{ $v->signed_purchase(order => 'F3', cents => 100,
+                                                  promo => 'SPRING') },
+                           promo => 'OTHER' },
+    "another visitor's" => $other->signed_purchase(order => 'F4', cents => 100),
+    'a wrong key' => { %{ $v->signed_purchase(order => 'F5', cents => 100) },
+                       sig => 'a' x 64 },
+);
+for my $name (sort keys %forged) {
+    $r = $v->post('/trigger/events', json_encode($forged{$name}));
+    is($r->status, 403, "purchase with $name: 403");
+    is($r->json && $r->json->{error}, 'invalid purchase signature',
+       "purchase with $name: says why");
+}
+is($v->hash->{p}, 3, 'no forged purchase counted');
+ok(!grep(/^F/, keys %{ $v->orders }), 'no forged order stored');
+$r = $v->post('/trigger/events', json_encode({ type => 'view', sku => 'S1',
+                                               sig => 'a' x 64 }));
+is($r->status, 400, 'a signature on a view: 400');
+$r = $v->post('/trigger/events', json_encode({ %{ $v->signed_purchase(
+    order => 'F6', cents => 100) }, sig => 'abc' }));
+is($r->status, 400, 'a signature of the wrong length: 400');
 
 # exactly 20 events are allowed
 my @twenty = map { { type => 'view', sku => "T$_" } } 1 .. 20;

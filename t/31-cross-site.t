@@ -90,6 +90,19 @@ is($v->hash->{v1}, 'X1', 'same-origin: stored');
 $r = $v->post('/_trigger/events', $body);
 is($r->status, 200, 'no Origin, no Sec-Fetch-Site (a server): 200');
 
+# without trigger_api_purchase_key a browser cannot report a purchase:
+# not even a signed one, and a promo code is not marked used
+$t->redis->hset($t->key_prefix . 'code:AAAA-BBBB-CCCC', 'used', 0,
+                'expires', time + 3600);
+$r = $v->post('/_trigger/events', json_encode($v->signed_purchase(
+    order => 'P1', cents => 100, promo => 'AAAA-BBBB-CCCC')));
+is($r->status, 403, 'purchase from a browser: 403');
+is($r->json && $r->json->{error},
+   "purchases are taken from the shop's server only", 'says why');
+is($t->redis->hget($t->key_prefix . 'code:AAAA-BBBB-CCCC', 'used'), 0,
+   'the code is not used');
+ok(!$v->hash->{p}, 'no purchase counted');
+
 # nothing the module serves is sniffed
 is($r->header('X-Content-Type-Options'), 'nosniff', 'JSON: nosniff');
 $r = http_get($t->port, '/_trigger/widget.js');

@@ -25,6 +25,7 @@ EOF2
 
 $t->start_nginx(http => <<'EOF2');
     %%TRIGGER_BASE%%
+    trigger_api_purchase_key %%PURCHASE_KEY%%;
     trigger_products %%TMP%%/products.json;
     trigger_offer_cap 2 1d;
     trigger_subscribe_limit 3 1h;
@@ -151,7 +152,7 @@ is $shown->get('/index.html')->header('X-Offer'), 'capped',
 # purchase: no offer to buyers
 my $buyer = engaged_visitor();
 $buyer->post('/_trigger/events',
-    '{"type":"purchase","order":"B-1","amount":"10"}');
+    json_encode($buyer->signed_purchase(order => 'B-1', cents => 1000)));
 is $buyer->get('/index.html')->header('X-Offer'), 'purchased',
     'buyers get no offer';
 
@@ -272,15 +273,15 @@ is_deeply \@st, [200, 429], 'one address: the second subscription is 429';
 
 # --- the promo code in a purchase -------------------------------------
 
-$r = $s->post('/_trigger/events', json_encode({ type => 'purchase',
-    order => 'O-1', amount => '49.90', promo => $code }));
+$r = $s->post('/_trigger/events', json_encode($s->signed_purchase(
+    order => 'O-1', cents => 4990, promo => $code)));
 is $r->status, 200, 'purchase with the code';
 %c = @{ $t->redis->hgetall($t->key_prefix . "code:$code") };
 is $c{used}, 1, 'code marked used';
 is $c{order}, 'O-1', 'by that order';
 
-$r = $other->post('/_trigger/events', json_encode({ type => 'purchase',
-    order => 'O-2', amount => '20', promo => $code }));
+$r = $other->post('/_trigger/events', json_encode($other->signed_purchase(
+    order => 'O-2', cents => 2000, promo => $code)));
 %c = @{ $t->redis->hgetall($t->key_prefix . "code:$code") };
 is $c{order}, 'O-1', 'a used code is not used again';
 

@@ -39,6 +39,8 @@ package TriggerTest;
 #   %%REDIS_SOCK%%    its unix socket (TMP/redis.sock, mode 777)
 #   %%TMP%%           the temp dir; %%HTML%% = TMP/html (a document root)
 #   %%SECRET%%        a 32-char trigger_secret ($t->secret)
+#   %%PURCHASE_KEY%%  a trigger_api_purchase_key; $v->signed_purchase(
+#                     order =>, cents =>, promo =>) makes events it signs
 #   %%TIMEOUT%%       a generous trigger_redis_timeout for tests that do
 #                     not test timeouts (1s; 10s under valgrind)
 #   %%TRIGGER_BASE%%  trigger_redis 127.0.0.1:%%REDIS_PORT%%;
@@ -87,6 +89,7 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use Digest::SHA ();
 use Errno qw(EINTR);
 use File::Basename qw(dirname);
 use File::Path qw(make_path);
@@ -109,6 +112,7 @@ our $REDIS_SERVER = $ENV{TEST_REDIS_BINARY} || 'redis-server';
 our $VALGRIND = $ENV{TEST_NGINX_VALGRIND} ? 1 : 0;
 our $DEFAULT_UA = 'Mozilla/5.0 (X11; Linux x86_64) TriggerTest';
 our $SECRET = 'test-secret-0123456789abcdefghij';
+our $PURCHASE_KEY = 'test-purchase-key-0123456789abcd';
 
 my @INSTANCES;
 
@@ -371,6 +375,7 @@ sub expand {
         TMP => $self->{dir},
         HTML => "$self->{dir}/html",
         SECRET => $SECRET,
+        PURCHASE_KEY => $PURCHASE_KEY,
         TIMEOUT => $timeout,
         REDIS_SOCK => "$self->{dir}/redis.sock",
         MODULE => $MODULE,
@@ -1042,6 +1047,19 @@ sub vid {
 }
 
 sub key { my ($self) = @_; $self->{t}->visitor_key($self->vid) }
+
+# a purchase event signed for this visitor with %%PURCHASE_KEY%%, as the
+# shop's server would sign it: amount in cents
+sub signed_purchase {
+    my ($self, %o) = @_;
+    my $promo = $o{promo} // '';
+    my $sig = Digest::SHA::hmac_sha256_hex(
+        join("\n", $self->vid, $o{order}, $o{cents}, $promo),
+        $TriggerTest::PURCHASE_KEY);
+    return { type => 'purchase', order => $o{order},
+             amount => $o{amount} // sprintf('%.2f', $o{cents} / 100),
+             ($promo ne '' ? (promo => $promo) : ()), sig => $sig };
+}
 
 sub hash {
     my ($self) = @_;

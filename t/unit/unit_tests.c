@@ -201,6 +201,40 @@ test_token(void)
 }
 
 
+/* vectors from: printf 'vid\norder\ncents\npromo' | openssl dgst -sha256 -hmac key */
+
+static void
+test_purchase_sig(void)
+{
+    u_char         sig[64];
+    static u_char  vid[] = "AAAAAAAAAAAAAAAAAAAAAA";
+
+    ngx_http_trigger_purchase_sign(sig, S("purchase-key-0123456789"), vid,
+                                   "ORD-1", 5990, "K7Q9-XJ2P-MMC4");
+    ok(memcmp(sig, "897ea532c4f88921a2156fec3e6c312a"
+                   "d6f16479562056cd9f611a030734ffb9", 64) == 0,
+       "purchase signature with a promo code");
+
+    ngx_http_trigger_purchase_sign(sig, S("purchase-key-0123456789"), vid,
+                                   "ORD-1", 5990, "");
+    ok(memcmp(sig, "0606477ae185c20ccd351e62a32537d1"
+                   "80127b6cce5ba61bf0cd03100b62f5c6", 64) == 0,
+       "purchase signature without a promo code");
+
+    ok(ngx_http_trigger_purchase_valid(sig, 64, S("purchase-key-0123456789"),
+                                       vid, "ORD-1", 5990, ""),
+       "purchase signature valid");
+    ok(!ngx_http_trigger_purchase_valid(sig, 64,
+                                        S("purchase-key-0123456789"),
+                                        vid, "ORD-1", 5991, ""),
+       "another amount: invalid");
+    ok(!ngx_http_trigger_purchase_valid(sig, 63,
+                                        S("purchase-key-0123456789"),
+                                        vid, "ORD-1", 5990, ""),
+       "a short signature: invalid");
+}
+
+
 static void
 test_answer(void)
 {
@@ -597,6 +631,7 @@ main(void)
     test_sha1();
     test_cookie();
     test_token();
+    test_purchase_sig();
     test_answer();
     test_events();
     test_header();
