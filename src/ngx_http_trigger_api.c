@@ -26,7 +26,8 @@ typedef enum {
     NGX_HTTP_TRIGGER_API_EVENTS,
     NGX_HTTP_TRIGGER_API_WIDGET,
     NGX_HTTP_TRIGGER_API_SUBSCRIBE,
-    NGX_HTTP_TRIGGER_API_DECLINE
+    NGX_HTTP_TRIGGER_API_DECLINE,
+    NGX_HTTP_TRIGGER_API_CONFIRM
 } ngx_http_trigger_api_e;
 
 
@@ -56,6 +57,13 @@ static void ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static void ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_api_confirm(ngx_http_request_t *r);
+static void ngx_http_trigger_confirm_parse(ngx_http_trigger_ctx_t *ctx,
+    void *data);
+static void ngx_http_trigger_api_confirm_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_api_page(ngx_http_request_t *r,
+    ngx_uint_t status, const char *text, ngx_uint_t button);
 static ngx_int_t ngx_http_trigger_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 static ngx_int_t ngx_http_trigger_send(ngx_http_request_t *r,
@@ -65,39 +73,88 @@ static ngx_int_t ngx_http_trigger_add_header(ngx_http_request_t *r,
 
 
 /*
- * KEYS: the visitor, the email's record, the new code, the chain queue.
- * ARGV: now, email, code, code expiry, time zone, language, visitor id,
- * subscriptions per visitor, their period, visitor ttl, email ttl.
- * One chain per email: a second subscription gets the first one's code
- * if it comes from the same visitor, and no code otherwise.
+ * KEYS: the visitor, the email's record, the new code, the chain queue,
+ * the token's use, this address's and the shop's codes in the current
+ * limit window, today's counters.  ARGV: now, email, code, code expiry,
+ * time zone, language, visitor id, subscriptions per visitor and their
+ * period, visitor ttl, email ttl, decline pause, codes per address, per
+ * shop, the two windows, token ttl, double opt-in (0/1), counters' ttl.
+ *
+ * A token answers once: a retry of the same answer (the widget's, after a
+ * timeout) gets the same result, another answer nothing.  A code only
+ * for a visitor who may have the offer now.  An address gets one chain:
+ * a code for a known address starts none, and the answer does not say
+ * whether the address was known.
  */
 
 ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     ngx_string(
-    "local v, ek, ck, q = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
-    "local now = tonumber(ARGV[1])\n"
-    "local n = tonumber(redis.call('HGET', v, 'sn')) or 0\n"
-    "local since = tonumber(redis.call('HGET', v, 'ss')) or 0\n"
+    "local v, ek, ck, q, tk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"
+    "local now, doi = tonumber(ARGV[1]), ARGV[18] == '1'\n"
+    "local function answer(code, expires)\n"
+    "  if doi then return {'confirm'} end\n"
+    "  return {'ok', code, expires}\n"
+    "end\n"
+    "local function count(field)\n"
+    "  redis.call('HINCRBY', KEYS[8], field, 1)\n"
+    "  redis.call('EXPIRE', KEYS[8], ARGV[19])\n"
+    "end\n"
+    "local t = redis.call('HMGET', tk, 'email', 'code', 'expires')\n"
+    "if t[1] then\n"
+    "  if t[1] == ARGV[2] then return answer(t[2], t[3]) end\n"
+    "  return {'used'}\n"
+    "end\n"
+    "local s = redis.call('HMGET', v, 'sn', 'ss', 'p', 'x', 'a')\n"
+    "local n, since = tonumber(s[1]) or 0, tonumber(s[2]) or 0\n"
     "if now - since >= tonumber(ARGV[9]) then n, since = 0, now end\n"
     "if n >= tonumber(ARGV[8]) then return {'limited'} end\n"
-    "redis.call('HSET', v, 'sn', n + 1, 'ss', since)\n"
-    "redis.call('EXPIRE', v, ARGV[10])\n"
-    "local e = redis.call('HMGET', ek, 'vid', 'code', 'code_expires')\n"
-    "if e[2] then\n"
-    "  if e[1] == ARGV[7] then return {'exists', e[2], e[3]} end\n"
-    "  return {'already'}\n"
+    "if (tonumber(s[3]) or 0) > 0 or (tonumber(s[5]) or 0) >= now\n"
+    "   or now - (tonumber(s[4]) or 0) < tonumber(ARGV[12]) then\n"
+    "  return {'ineligible'}\n"
     "end\n"
+    "if (tonumber(redis.call('GET', KEYS[6])) or 0) >= tonumber(ARGV[13])\n"
+    "then count('code_limited'); return {'limited_address'} end\n"
+    "if (tonumber(redis.call('GET', KEYS[7])) or 0) >= tonumber(ARGV[14])\n"
+    "then count('code_limited'); return {'limited_shop'} end\n"
+    "redis.call('INCR', KEYS[6]); redis.call('EXPIRE', KEYS[6], ARGV[15])\n"
+    "redis.call('INCR', KEYS[7]); redis.call('EXPIRE', KEYS[7], ARGV[16])\n"
+    "redis.call('HSET', v, 'sn', n + 1, 'ss', since, 'a', ARGV[4])\n"
+    "redis.call('EXPIRE', v, ARGV[10])\n"
     "redis.call('HSET', ck, 'email', ARGV[2], 'vid', ARGV[7],\n"
     "           'expires', ARGV[4], 'used', 0, 'created', now)\n"
     "redis.call('EXPIREAT', ck, tonumber(ARGV[4]) + 30 * 86400)\n"
-    "redis.call('HSET', ek, 'email', ARGV[2], 'vid', ARGV[7],\n"
-    "           'code', ARGV[3], 'code_expires', ARGV[4], 'tz', ARGV[5],\n"
-    "           'lang', ARGV[6], 'created', now, 'step', 0,\n"
-    "           'state', 'queued')\n"
-    "redis.call('EXPIRE', ek, ARGV[11])\n"
-    "redis.call('ZADD', q, now, ek)\n"
-    "redis.call('HSET', v, 'a', ARGV[4])\n"
-    "return {'ok', ARGV[3], ARGV[4]}\n"),
+    "redis.call('HSET', tk, 'email', ARGV[2], 'code', ARGV[3],\n"
+    "           'expires', ARGV[4])\n"
+    "redis.call('EXPIRE', tk, ARGV[17])\n"
+    "count('offer_subscribed')\n"
+    "if redis.call('EXISTS', ek) == 0 then\n"
+    "  redis.call('HSET', ek, 'email', ARGV[2], 'vid', ARGV[7],\n"
+    "             'code', ARGV[3], 'code_expires', ARGV[4], 'tz', ARGV[5],\n"
+    "             'lang', ARGV[6], 'created', now, 'step', 0,\n"
+    "             'state', doi and 'unconfirmed' or 'queued')\n"
+    "  redis.call('EXPIRE', ek, ARGV[11])\n"
+    "  redis.call('ZADD', q, now, ek)\n"
+    "end\n"
+    "return answer(ARGV[3], ARGV[4])\n"),
+    { 0 }
+};
+
+
+/*
+ * KEYS: the email's record, the chain queue.  ARGV: now.  Confirming is
+ * idempotent: a second click finds the chain already queued.
+ */
+
+ngx_http_trigger_script_t  ngx_http_trigger_confirm_script = {
+    ngx_string(
+    "local state = redis.call('HGET', KEYS[1], 'state')\n"
+    "if not state then return 'unknown' end\n"
+    "if state == 'unconfirmed' then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'queued',\n"
+    "             'confirmed', ARGV[1])\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1])\n"
+    "end\n"
+    "return 'ok'\n"),
     { 0 }
 };
 
@@ -127,6 +184,10 @@ ngx_http_trigger_api_handler(ngx_http_request_t *r)
 
     if (endpoint == NGX_HTTP_TRIGGER_API_WIDGET) {
         return ngx_http_trigger_api_widget(r);
+    }
+
+    if (endpoint == NGX_HTTP_TRIGGER_API_CONFIRM) {
+        return ngx_http_trigger_api_confirm(r);
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -306,6 +367,10 @@ ngx_http_trigger_api_endpoint(ngx_http_request_t *r)
 
     if (name.len == 7 && ngx_strncmp(name.data, "decline", 7) == 0) {
         return NGX_HTTP_TRIGGER_API_DECLINE;
+    }
+
+    if (name.len == 7 && ngx_strncmp(name.data, "confirm", 7) == 0) {
+        return NGX_HTTP_TRIGGER_API_CONFIRM;
     }
 
     return NGX_HTTP_TRIGGER_API_NONE;
@@ -625,7 +690,9 @@ ngx_http_trigger_api_answer(ngx_http_request_t *r,
     if (ctx->status != NGX_HTTP_TRIGGER_STATUS_PENDING || ctx->new_visitor
         || !ngx_http_trigger_token_valid(answer->token, answer->token_len,
                                          tmcf->secret.data, tmcf->secret.len,
-                                         ctx->cookie, ngx_time()))
+                                         "offer", ctx->cookie,
+                                         NGX_HTTP_TRIGGER_VID_LEN,
+                                         ngx_time()))
     {
         /* a new id must not be handed out on a refused answer */
         ctx->new_visitor = 0;
@@ -660,56 +727,88 @@ static ngx_int_t
 ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_answer_t *answer)
 {
-    u_char                         key[NGX_HTTP_TRIGGER_KEY_MAX];
-    u_char                         email_key[64 + 7 + 40];
-    u_char                         code_key[64 + 5 + NGX_HTTP_TRIGGER_CODE_LEN];
-    u_char                         queue_key[64 + 5];
+    u_char                        *p, *keys, *k[8], *dot, *end;
     u_char                         code[NGX_HTTP_TRIGGER_CODE_LEN];
     u_char                         digest[40];
-    size_t                         key_len, email_key_len, code_key_len;
-    size_t                         queue_key_len;
-    time_t                         expires;
+    size_t                         len[8];
+    time_t                         now, expires, token_expires;
+    ngx_str_t                     *prefix, *addr;
+    ngx_uint_t                     i;
     ngx_http_trigger_redis_cmd_t  *cmd;
     ngx_http_trigger_loc_conf_t   *tlcf;
     ngx_http_trigger_main_conf_t  *tmcf;
 
     tlcf = ctx->conf;
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+    prefix = &tmcf->key_prefix;
+    addr = &r->connection->addr_text;
 
     if (ngx_http_trigger_code_new(code) != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    expires = ngx_time() + tmcf->code_ttl;
+    now = ngx_time();
+    expires = now + tmcf->code_ttl;
 
-    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
+    /* a valid token: "<expiry>.<mac>" */
+    end = answer->token + answer->token_len;
+    dot = ngx_strlchr(answer->token, end, '.');
+    token_expires = ngx_atotm(answer->token, dot - answer->token);
 
     ngx_http_trigger_sha1_hex(digest, answer->email, answer->email_len);
-    email_key_len = ngx_sprintf(email_key, "%Vemail:%*s", &tmcf->key_prefix,
-                                (size_t) 40, digest)
-                    - email_key;
-    code_key_len = ngx_sprintf(code_key, "%Vcode:%*s", &tmcf->key_prefix,
-                               (size_t) NGX_HTTP_TRIGGER_CODE_LEN, code)
-                   - code_key;
-    queue_key_len = ngx_sprintf(queue_key, "%Vqueue", &tmcf->key_prefix)
-                    - queue_key;
+
+    keys = ngx_pnalloc(r->pool, 8 * (64 + 64) + addr->len
+                                + NGX_HTTP_TRIGGER_TOKEN_MAX);
+    if (keys == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = keys;
+
+    k[0] = p;
+    p += ngx_http_trigger_visitor_key(r, ctx, p);
+    k[1] = p;
+    p = ngx_sprintf(p, "%Vemail:%*s", prefix, (size_t) 40, digest);
+    k[2] = p;
+    p = ngx_sprintf(p, "%Vcode:%*s", prefix,
+                    (size_t) NGX_HTTP_TRIGGER_CODE_LEN, code);
+    k[3] = p;
+    p = ngx_sprintf(p, "%Vqueue", prefix);
+    k[4] = p;
+    /* a token is known by its mac, the part after the dot */
+    p = ngx_sprintf(p, "%Vtoken:%*s", prefix, (size_t) (end - dot - 1),
+                    dot + 1);
+    k[5] = p;
+    p = ngx_sprintf(p, "%Vlimit:%V:%T", prefix, addr,
+                    now / tmcf->subscribe_limit_ip.period);
+    k[6] = p;
+    p = ngx_sprintf(p, "%Vlimit:shop:%T", prefix,
+                    now / tmcf->subscribe_limit_shop.period);
+    k[7] = p;
+    p += ngx_http_trigger_stats_key(p);
+
+    for (i = 0; i < 7; i++) {
+        len[i] = k[i + 1] - k[i];
+    }
+
+    len[7] = p - k[7];
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_subscribe_script,
-                    5 + 11,
-                    1 + key_len + email_key_len + code_key_len
-                    + queue_key_len + answer->email_len + answer->tz_len
+                    1 + 8 + 19,
+                    1 + (p - keys) + answer->email_len + answer->tz_len
                     + NGX_HTTP_TRIGGER_CODE_LEN + tlcf->widget_lang.len
-                    + NGX_HTTP_TRIGGER_VID_LEN + 7 * NGX_INT64_LEN);
+                    + NGX_HTTP_TRIGGER_VID_LEN + 15 * NGX_INT64_LEN);
     if (cmd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "4", 1);
-    ngx_http_trigger_redis_cmd_arg(cmd, key, key_len);
-    ngx_http_trigger_redis_cmd_arg(cmd, email_key, email_key_len);
-    ngx_http_trigger_redis_cmd_arg(cmd, code_key, code_key_len);
-    ngx_http_trigger_redis_cmd_arg(cmd, queue_key, queue_key_len);
-    ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "8", 1);
+
+    for (i = 0; i < 8; i++) {
+        ngx_http_trigger_redis_cmd_arg(cmd, k[i], len[i]);
+    }
+
+    ngx_http_trigger_redis_cmd_arg_int(cmd, now);
     ngx_http_trigger_redis_cmd_arg(cmd, answer->email, answer->email_len);
     ngx_http_trigger_redis_cmd_arg(cmd, code, NGX_HTTP_TRIGGER_CODE_LEN);
     ngx_http_trigger_redis_cmd_arg_int(cmd, expires);
@@ -723,6 +822,18 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->ttl);
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->code_ttl
                                             + NGX_HTTP_TRIGGER_EMAIL_TTL);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tlcf->decline_pause);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->subscribe_limit_ip.count);
+    ngx_http_trigger_redis_cmd_arg_int(cmd,
+                                       tmcf->subscribe_limit_shop.count);
+    ngx_http_trigger_redis_cmd_arg_int(cmd,
+                                       tmcf->subscribe_limit_ip.period);
+    ngx_http_trigger_redis_cmd_arg_int(cmd,
+                                       tmcf->subscribe_limit_shop.period);
+    ngx_http_trigger_redis_cmd_arg_int(cmd,
+                                       ngx_max(token_expires - now, 1));
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->double_opt_in);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, NGX_HTTP_TRIGGER_STATS_TTL);
 
     ctx->resume = ngx_http_trigger_api_subscribe_done;
 
@@ -790,34 +901,57 @@ static void
 ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx)
 {
-    u_char  *p, buf[256];
+    u_char      *p, buf[256];
+    ngx_str_t   *a;
+    ngx_uint_t   status, shop;
+    const char  *err;
+
+    static time_t  last_log[2];
+
+    a = &ctx->answer;
+    status = NGX_HTTP_OK;
+    err = NULL;
 
     if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
-        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
-                                  NGX_HTTP_SERVICE_UNAVAILABLE,
-                                  "storage unavailable"));
-        return;
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        err = "storage unavailable";
+
+    } else if (a->len == 4 && ngx_strncmp(a->data, "used", 4) == 0) {
+        status = NGX_HTTP_FORBIDDEN;
+        err = "token already used";
+
+    } else if (a->len == 10 && ngx_strncmp(a->data, "ineligible", 10) == 0) {
+        status = NGX_HTTP_FORBIDDEN;
+        err = "offer not available";
+
+    } else if (a->len >= 7 && ngx_strncmp(a->data, "limited", 7) == 0) {
+        status = NGX_HTTP_TOO_MANY_REQUESTS;
+        err = "too many requests";
+
+        /* "limited_address" or "limited_shop": each logged on its own */
+        shop = (a->len > 8 && a->data[8] == 's');
+
+        if (a->len > 7 && ngx_http_trigger_log_allowed(&last_log[shop])) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "trigger: promo code refused, limit per %s "
+                          "reached (trigger_subscribe_limit_%s)",
+                          shop ? "shop" : "address", shop ? "shop" : "ip");
+        }
     }
 
-    if (ctx->answer.len == 7
-        && ngx_strncmp(ctx->answer.data, "limited", 7) == 0)
-    {
-        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
-                                  NGX_HTTP_TOO_MANY_REQUESTS,
-                                  "too many requests"));
+    if (err) {
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r, status,
+                                                                 err));
         return;
     }
 
     if (ctx->code.len) {
-        if (ctx->answer.len == 2) {
-            ngx_http_trigger_stats_incr("offer_subscribed", 1);
-        }
-
         p = ngx_sprintf(buf, "{\"ok\":true,\"code\":\"%V\","
                         "\"expires_at\":%T}", &ctx->code, ctx->code_expires);
 
     } else {
-        p = ngx_sprintf(buf, "{\"ok\":true,\"already\":true,\"code\":null}");
+        /* double opt-in: the code goes out by email, once confirmed */
+        p = ngx_sprintf(buf, "{\"ok\":true,\"confirm\":true}");
     }
 
     ngx_http_finalize_request(r, ngx_http_trigger_send(r, NGX_HTTP_OK,
@@ -842,6 +976,196 @@ ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
                               &ngx_http_trigger_json_type,
                               (u_char *) "{\"ok\":true}",
                               sizeof("{\"ok\":true}") - 1));
+}
+
+
+/*
+ * The link of the double opt-in letter: {api}confirm?e=<sha1 of the
+ * address>&t=<token>.  GET shows a button, so that a mail scanner that
+ * follows links confirms nothing; its POST confirms.  The signed link is
+ * the authority here, not the origin: no cookie, no JSON needed.
+ */
+
+static ngx_int_t
+ngx_http_trigger_api_confirm(ngx_http_request_t *r)
+{
+    u_char                        *p, key[64 + 7 + 40];
+    ngx_int_t                      rc;
+    ngx_str_t                      digest, token;
+    ngx_uint_t                     i;
+    ngx_http_trigger_ctx_t        *ctx;
+    ngx_http_trigger_redis_cmd_t  *cmd;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "e", 1, &digest) != NGX_OK
+        || ngx_http_arg(r, (u_char *) "t", 1, &token) != NGX_OK
+        || digest.len != 40)
+    {
+        return ngx_http_trigger_api_page(r, NGX_HTTP_BAD_REQUEST,
+                                         "This link is incomplete.", 0);
+    }
+
+    for (i = 0; i < digest.len; i++) {
+        if (!((digest.data[i] >= '0' && digest.data[i] <= '9')
+              || (digest.data[i] >= 'a' && digest.data[i] <= 'f')))
+        {
+            return ngx_http_trigger_api_page(r, NGX_HTTP_BAD_REQUEST,
+                                             "This link is incomplete.", 0);
+        }
+    }
+
+    if (!ngx_http_trigger_token_valid(token.data, token.len,
+                                      tmcf->secret.data, tmcf->secret.len,
+                                      "confirm", digest.data, digest.len,
+                                      ngx_time()))
+    {
+        return ngx_http_trigger_api_page(r, NGX_HTTP_FORBIDDEN,
+                                         "This link is not valid or has "
+                                         "expired.", 0);
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_trigger_api_page(r, NGX_HTTP_OK,
+                                         "Please confirm your address.", 1);
+    }
+
+    ctx = ngx_http_trigger_create_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
+    ctx->resume = ngx_http_trigger_api_confirm_done;
+
+    p = ngx_sprintf(key, "%Vemail:%V", &tmcf->key_prefix, &digest);
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_confirm_script,
+                                            4, 1 + (p - key) + 64 + 6
+                                               + NGX_INT64_LEN);
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "2", 1);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
+    p = ngx_sprintf(key, "%Vqueue", &tmcf->key_prefix);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+
+    r->main->count++;
+
+    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_confirm_parse)
+        != NGX_OK)
+    {
+        ngx_http_trigger_api_confirm_done(r, ctx);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_trigger_confirm_parse(ngx_http_trigger_ctx_t *ctx, void *data)
+{
+    redisReply  *reply = data;
+
+    if (reply->type == REDIS_REPLY_STATUS
+        || reply->type == REDIS_REPLY_STRING)
+    {
+        /* "ok" or "unknown": the first letter tells them apart */
+        ctx->answer.data = (u_char *) (reply->str[0] == 'o' ? "ok" : "");
+        ctx->answer.len = ngx_strlen(ctx->answer.data);
+        ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
+    }
+}
+
+
+static void
+ngx_http_trigger_api_confirm_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+        rc = ngx_http_trigger_api_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "Please try again in a minute.", 1);
+
+    } else if (ctx->answer.len == 0) {
+        rc = ngx_http_trigger_api_page(r, NGX_HTTP_NOT_FOUND,
+                                       "This link has expired.", 0);
+
+    } else {
+        rc = ngx_http_trigger_api_page(r, NGX_HTTP_OK,
+                                       "Thank you: your address is "
+                                       "confirmed, and your promo code is "
+                                       "on its way.", 0);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* a small page for people, not scripts; nothing in it comes from them */
+
+static ngx_int_t
+ngx_http_trigger_api_page(ngx_http_request_t *r, ngx_uint_t status,
+    const char *text, ngx_uint_t button)
+{
+    u_char           *p, *end;
+    size_t            len;
+    static ngx_str_t  type = ngx_string("text/html; charset=utf-8");
+
+    static const char  head[] =
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width\">"
+        "<meta name=\"robots\" content=\"noindex\">"
+        "<title>Confirmation</title></head>"
+        "<body style=\"font:18px/1.5 system-ui,sans-serif;max-width:32em;"
+        "margin:3em auto;padding:0 1em\"><p>";
+    static const char  form[] =
+        "<form method=\"post\"><button type=\"submit\" "
+        "style=\"font:inherit;padding:.5em 1.5em\">Confirm</button></form>";
+    static const char  tail[] = "</body></html>\n";
+
+    len = sizeof(head) - 1 + ngx_strlen(text) + sizeof("</p>") - 1
+          + sizeof(form) - 1 + sizeof(tail) - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    end = ngx_cpymem(p, head, sizeof(head) - 1);
+    end = ngx_cpymem(end, text, ngx_strlen(text));
+    end = ngx_cpymem(end, "</p>", sizeof("</p>") - 1);
+
+    if (button) {
+        end = ngx_cpymem(end, form, sizeof(form) - 1);
+    }
+
+    end = ngx_cpymem(end, tail, sizeof(tail) - 1);
+
+    /* the link's token must not leak to where the page links */
+    if (ngx_http_trigger_add_header(r, "Referrer-Policy", "no-referrer")
+        != NGX_OK
+        || ngx_http_trigger_add_header(r, "Cache-Control", "no-store")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_trigger_send(r, status, &type, p, end - p);
 }
 
 

@@ -303,6 +303,27 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       offsetof(ngx_http_trigger_main_conf_t, subscribe_limit),
       NULL },
 
+    { ngx_string("trigger_subscribe_limit_ip"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_trigger_count_per,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, subscribe_limit_ip),
+      NULL },
+
+    { ngx_string("trigger_subscribe_limit_shop"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_trigger_count_per,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, subscribe_limit_shop),
+      NULL },
+
+    { ngx_string("trigger_double_opt_in"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, double_opt_in),
+      NULL },
+
     { ngx_string("trigger_offer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -610,6 +631,9 @@ ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
     tmcf->token_ttl = NGX_CONF_UNSET;
     tmcf->code_ttl = NGX_CONF_UNSET;
     tmcf->subscribe_limit.count = NGX_CONF_UNSET_UINT;
+    tmcf->subscribe_limit_ip.count = NGX_CONF_UNSET_UINT;
+    tmcf->subscribe_limit_shop.count = NGX_CONF_UNSET_UINT;
+    tmcf->double_opt_in = NGX_CONF_UNSET;
 
     return tmcf;
 }
@@ -639,6 +663,18 @@ ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
         tmcf->subscribe_limit.count = 3;
         tmcf->subscribe_limit.period = 3600;
     }
+
+    if (tmcf->subscribe_limit_ip.count == NGX_CONF_UNSET_UINT) {
+        tmcf->subscribe_limit_ip.count = 20;
+        tmcf->subscribe_limit_ip.period = 3600;
+    }
+
+    if (tmcf->subscribe_limit_shop.count == NGX_CONF_UNSET_UINT) {
+        tmcf->subscribe_limit_shop.count = 1000;
+        tmcf->subscribe_limit_shop.period = 3600;
+    }
+
+    ngx_conf_init_value(tmcf->double_opt_in, 0);
 
     if (tmcf->key_prefix.data == NULL) {
         ngx_str_set(&tmcf->key_prefix, "trg:");
@@ -917,6 +953,7 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     ngx_http_trigger_redis_script(&ngx_http_trigger_stats_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_mark_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_subscribe_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_confirm_script);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 

@@ -97,6 +97,9 @@ typedef struct {
     time_t                         token_ttl;
     time_t                         code_ttl;
     ngx_http_trigger_rate_t        subscribe_limit;
+    ngx_http_trigger_rate_t        subscribe_limit_ip;
+    ngx_http_trigger_rate_t        subscribe_limit_shop;
+    ngx_flag_t                     double_opt_in;
 } ngx_http_trigger_main_conf_t;
 
 

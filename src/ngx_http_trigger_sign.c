@@ -279,15 +279,19 @@ ngx_http_trigger_cookie_valid(const u_char *value, size_t len,
 
 static size_t
 ngx_http_trigger_token_mac(u_char *dst, const u_char *key, size_t key_len,
-    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], const char *expires)
+    const char *purpose, const u_char *subject, size_t subject_len,
+    const char *expires)
 {
     int     n;
-    u_char  data[64], mac[32];
+    u_char  data[128], mac[32];
 
-    n = snprintf((char *) data, sizeof(data), "offer:%.*s:%s",
-                 NGX_HTTP_TRIGGER_VID_LEN, (const char *) vid, expires);
+    /* purposes are short words, subjects at most 64 bytes */
+    n = snprintf((char *) data, sizeof(data), "%s:%.*s:%s", purpose,
+                 (int) subject_len, (const char *) subject, expires);
 
-    ngx_http_trigger_hmac_sha256(mac, key, key_len, data, n);
+    ngx_http_trigger_hmac_sha256(mac, key, key_len, data,
+                                 (n > 0 && (size_t) n < sizeof(data))
+                                 ? (size_t) n : sizeof(data) - 1);
 
     return ngx_http_trigger_base64url(dst, mac, 16);
 }
@@ -295,7 +299,8 @@ ngx_http_trigger_token_mac(u_char *dst, const u_char *key, size_t key_len,
 
 size_t
 ngx_http_trigger_token_make(u_char *buf, const u_char *key, size_t key_len,
-    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], time_t expires)
+    const char *purpose, const u_char *subject, size_t subject_len,
+    time_t expires)
 {
     int   n;
     char  text[21];
@@ -304,15 +309,16 @@ ngx_http_trigger_token_make(u_char *buf, const u_char *key, size_t key_len,
     memcpy(buf, text, n);
     buf[n] = '.';
 
-    return n + 1 + ngx_http_trigger_token_mac(buf + n + 1, key, key_len, vid,
+    return n + 1 + ngx_http_trigger_token_mac(buf + n + 1, key, key_len,
+                                              purpose, subject, subject_len,
                                               text);
 }
 
 
 int
 ngx_http_trigger_token_valid(const u_char *token, size_t len,
-    const u_char *key, size_t key_len,
-    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], time_t now)
+    const u_char *key, size_t key_len, const char *purpose,
+    const u_char *subject, size_t subject_len, time_t now)
 {
     char        expires[21];
     size_t      i, n;
@@ -330,7 +336,8 @@ ngx_http_trigger_token_valid(const u_char *token, size_t len,
     expires[i] = '\0';
     t = atoll(expires);
 
-    n = ngx_http_trigger_token_mac(mac, key, key_len, vid, expires);
+    n = ngx_http_trigger_token_mac(mac, key, key_len, purpose, subject,
+                                   subject_len, expires);
 
     if (len - i - 1 != n
         || CRYPTO_memcmp(mac, token + i + 1, n) != 0)

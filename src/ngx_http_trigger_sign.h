@@ -39,17 +39,18 @@ int ngx_http_trigger_cookie_valid(const u_char *value, size_t len,
     const u_char *key, size_t key_len);
 
 /*
- * Offer tokens: "<expiry>.<mac>", the mac binding the visitor and the
- * expiry, so only the visitor the offer was made to can answer it.
+ * Signed, expiring tokens: "<expiry>.<mac>", the mac binding a purpose
+ * ("offer", "confirm"), its subject (a visitor id, an address's digest)
+ * and the expiry, so a token answers only what it was made for.
  */
 #define NGX_HTTP_TRIGGER_TOKEN_MAX     (20 + 1 + 22)
 
 size_t ngx_http_trigger_token_make(u_char *buf, const u_char *key,
-    size_t key_len, const u_char vid[NGX_HTTP_TRIGGER_VID_LEN],
-    time_t expires);
+    size_t key_len, const char *purpose, const u_char *subject,
+    size_t subject_len, time_t expires);
 int ngx_http_trigger_token_valid(const u_char *token, size_t len,
-    const u_char *key, size_t key_len,
-    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], time_t now);
+    const u_char *key, size_t key_len, const char *purpose,
+    const u_char *subject, size_t subject_len, time_t now);
 
 /*
  * A purchase reported by a browser is taken only when the shop signed

@@ -77,6 +77,23 @@ ngx_http_trigger_stats_incr(const char *field, ngx_uint_t n)
 }
 
 
+size_t
+ngx_http_trigger_stats_key(u_char *buf)
+{
+    ngx_tm_t                       tm;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_trigger_module);
+
+    ngx_gmtime(ngx_time(), &tm);
+
+    return ngx_sprintf(buf, "%Vstats:%04d%02d%02d", &tmcf->key_prefix,
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday)
+           - buf;
+}
+
+
 static void
 ngx_http_trigger_stats_timer(ngx_event_t *ev)
 {
@@ -92,24 +109,16 @@ ngx_http_trigger_stats_timer(ngx_event_t *ev)
 void
 ngx_http_trigger_stats_flush(void)
 {
-    u_char                        *p, key[64 + sizeof("stats:YYYYMMDD")];
+    u_char                        *p, key[NGX_HTTP_TRIGGER_STATS_KEY_MAX];
     size_t                         size;
-    ngx_tm_t                       tm;
     ngx_uint_t                     i;
     ngx_http_trigger_redis_cmd_t  *cmd;
-    ngx_http_trigger_main_conf_t  *tmcf;
 
     if (ngx_http_trigger_nstats == 0) {
         return;
     }
 
-    tmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_trigger_module);
-
-    ngx_gmtime(ngx_time(), &tm);
-
-    p = ngx_sprintf(key, "%Vstats:%04d%02d%02d", &tmcf->key_prefix,
-                    tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday);
+    p = key + ngx_http_trigger_stats_key(key);
 
     size = (p - key) + 2 + NGX_INT64_LEN;
 

@@ -10,7 +10,8 @@
 #include "ngx_http_trigger_redis.h"
 
 
-#define NGX_HTTP_TRIGGER_STATS_TTL  (400 * 86400)
+#define NGX_HTTP_TRIGGER_STATS_TTL      (400 * 86400)
+#define NGX_HTTP_TRIGGER_STATS_KEY_MAX  (64 + sizeof("stats:YYYYMMDD"))
 
 
 extern ngx_http_trigger_script_t  ngx_http_trigger_stats_script;
@@ -20,6 +21,8 @@ extern ngx_http_trigger_script_t  ngx_http_trigger_stats_script;
 void ngx_http_trigger_stats_incr(const char *field, ngx_uint_t n);
 /* sends what the worker has counted so far */
 void ngx_http_trigger_stats_flush(void);
+/* today's counters' key, "<prefix>stats:YYYYMMDD"; returns its length */
+size_t ngx_http_trigger_stats_key(u_char *buf);
 
 
 #endif /* _NGX_HTTP_TRIGGER_STATS_H_INCLUDED_ */

@@ -401,7 +401,9 @@ ngx_http_trigger_widget_bootstrap(ngx_http_request_t *r,
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
 
     token_len = ngx_http_trigger_token_make(token, tmcf->secret.data,
-                                            tmcf->secret.len, ctx->cookie,
+                                            tmcf->secret.len, "offer",
+                                            ctx->cookie,
+                                            NGX_HTTP_TRIGGER_VID_LEN,
                                             ngx_time() + tmcf->token_ttl);
 
     items = json_array();

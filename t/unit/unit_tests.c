@@ -160,27 +160,35 @@ test_token(void)
 
     memcpy(vid, "AAAAAAAAAAAAAAAAAAAAAA", NGX_HTTP_TRIGGER_VID_LEN);
 
-    n = ngx_http_trigger_token_make(token, S("secret-secret-1234"), vid,
-                                    2000000000);
-    ok(ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
-                                    1999999999), "token valid before expiry");
-    ok(!ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
-                                     2000000001), "expired token refused");
-    ok(!ngx_http_trigger_token_valid(token, n, S("other-secret-12345"), vid,
-                                     1999999999), "token of another key");
+#define TOKEN_OK(key, purpose, now)                                         \
+    ngx_http_trigger_token_valid(token, n, S(key), purpose, vid, 22, now)
+
+    n = ngx_http_trigger_token_make(token, S("secret-secret-1234"), "offer",
+                                    vid, 22, 2000000000);
+    ok(TOKEN_OK("secret-secret-1234", "offer", 1999999999),
+       "token valid before expiry");
+    ok(!TOKEN_OK("secret-secret-1234", "offer", 2000000001),
+       "expired token refused");
+    ok(!TOKEN_OK("other-secret-12345", "offer", 1999999999),
+       "token of another key");
+    ok(!TOKEN_OK("secret-secret-1234", "confirm", 1999999999),
+       "token of another purpose");
 
     vid[0] = 'B';
-    ok(!ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
-                                     1999999999), "token of another visitor");
+    ok(!TOKEN_OK("secret-secret-1234", "offer", 1999999999),
+       "token of another visitor");
     vid[0] = 'A';
 
     token[0] = '3';
-    ok(!ngx_http_trigger_token_valid(token, n, S("secret-secret-1234"), vid,
-                                     1999999999), "changed expiry refused");
+    ok(!TOKEN_OK("secret-secret-1234", "offer", 1999999999),
+       "changed expiry refused");
 
     ok(!ngx_http_trigger_token_valid((u_char *) ".x", 2,
-                                     S("secret-secret-1234"), vid, 0),
+                                     S("secret-secret-1234"), "offer", vid,
+                                     22, 0),
        "malformed token refused");
+
+#undef TOKEN_OK
 
     ok(ngx_http_trigger_code_new(code) == 0
        && ngx_http_trigger_code_new(other) == 0

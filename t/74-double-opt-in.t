@@ -1,0 +1,121 @@
+# trigger_double_opt_in: the answer carries no code, the address waits
+# unconfirmed until its owner follows the signed link of the
+# confirmation letter; a GET of the link only shows a button (mail
+# scanners follow links); its POST starts the chain, once.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use TriggerTest;
+use Digest::SHA qw(sha1_hex hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
+
+my $t = TriggerTest->new->require_module;
+$t->start_redis;
+$t->write_file('html/index.html', "<html><body>shop</body></html>\n");
+
+$t->start_nginx(http => <<'EOF');
+    %%TRIGGER_BASE%%
+    trigger_double_opt_in on;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        root %%HTML%%;
+        trigger on;
+        trigger_offer on;
+        trigger_offer_min_depth 1;
+        trigger_offer_min_duration 0;
+        trigger_offer_require_items off;
+
+        location /_trigger/ {
+            trigger_api;
+        }
+    }
+EOF
+
+sub offer_token {
+    my ($v) = @_;
+    my ($json) = $v->get('/index.html')->body
+        =~ m{id="trg-offer">(.*?)</script>}s or return;
+    return json_decode($json)->{token};
+}
+
+# the link the confirmation letter carries
+sub confirm_link {
+    my ($email, $expires, $secret) = @_;
+    my $digest = sha1_hex($email);
+    my $mac = substr(hmac_sha256("confirm:$digest:$expires",
+                                 $secret // $t->secret), 0, 16);
+    return "/_trigger/confirm?e=$digest&t=$expires." . encode_base64url($mac);
+}
+
+my $v = $t->visitor;
+my $r = $v->post('/_trigger/subscribe',
+                 json_encode({ token => offer_token($v),
+                               email => 'ann@example.com' }));
+is($r->status, 200, 'subscribed');
+is_deeply($r->json, { ok => JSON::PP::true, confirm => JSON::PP::true },
+          'no code in the answer: it goes by email');
+
+my $record = $t->key_prefix . 'email:' . sha1_hex('ann@example.com');
+my %e = @{ $t->redis->hgetall($record) };
+is($e{state}, 'unconfirmed', 'the address waits for its confirmation');
+ok($e{code}, 'its code is kept for the letter');
+is_deeply([$t->redis->zrange($t->key_prefix . 'queue', 0, -1)], [$record],
+          'queued for the confirmation letter');
+
+# a known address from another visitor: the same answer, nothing new
+my $w = $t->visitor;
+$r = $w->post('/_trigger/subscribe',
+              json_encode({ token => offer_token($w),
+                            email => 'ann@example.com' }));
+is_deeply($r->json, { ok => JSON::PP::true, confirm => JSON::PP::true },
+          'a known address: the same answer');
+is(scalar(() = $t->redis->zrange($t->key_prefix . 'queue', 0, -1)), 1,
+   'no second letter for it');
+
+# the link
+my $link = confirm_link('ann@example.com', time + 3600);
+$r = $t->get($link);
+is($r->status, 200, 'GET: a page');
+like($r->body, qr/<form method="post">/, 'with a button');
+is($r->header('Referrer-Policy'), 'no-referrer', 'the token does not leak');
+is($r->header('Cache-Control'), 'no-store', 'not cached');
+is({ @{ $t->redis->hgetall($record) } }->{state}, 'unconfirmed',
+   'a GET confirms nothing');
+
+for my $bad ([confirm_link('ann@example.com', time - 10), 403, 'expired'],
+             [confirm_link('ann@example.com', time + 3600,
+                           'another-secret-0123456789abcdef'), 403,
+              'another key'],
+             [confirm_link('bob@example.com', time + 3600) =~ s/e=\w+/e=/r,
+              400, 'no address'],
+             ['/_trigger/confirm', 400, 'no arguments']) {
+    $r = $t->post($bad->[0], '');
+    is($r->status, $bad->[1], "POST with $bad->[2]: $bad->[1]");
+}
+is({ @{ $t->redis->hgetall($record) } }->{state}, 'unconfirmed',
+   'bad links confirm nothing');
+
+# a form's POST, as the browser sends it from the page
+$r = http_request(port => $t->port, method => 'POST', path => $link,
+                  headers => [['Content-Type',
+                               'application/x-www-form-urlencoded']],
+                  body => '');
+is($r->status, 200, 'POST: confirmed');
+like($r->body, qr/confirmed/, 'says so');
+%e = @{ $t->redis->hgetall($record) };
+is($e{state}, 'queued', 'the chain starts');
+ok($e{confirmed}, 'when it was confirmed is kept');
+$r = http_request(port => $t->port, method => 'POST', path => $link);
+is($r->status, 200, 'a second click: still fine');
+is(scalar(() = $t->redis->zrange($t->key_prefix . 'queue', 0, -1)), 1,
+   'one chain');
+
+# a link for an address that was never subscribed
+$r = http_request(port => $t->port, method => 'POST',
+                  path => confirm_link('nobody@example.com', time + 3600));
+is($r->status, 404, 'unknown address: 404');
+
+$t->done;
