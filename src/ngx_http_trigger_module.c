@@ -142,6 +142,13 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       offsetof(ngx_http_trigger_main_conf_t, ttl),
       NULL },
 
+    { ngx_string("trigger_new_visitor_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, new_visitor_ttl),
+      NULL },
+
     { ngx_string("trigger_viewed_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -625,6 +632,7 @@ ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
     tmcf->db = NGX_CONF_UNSET;
     tmcf->visit_timeout = NGX_CONF_UNSET;
     tmcf->ttl = NGX_CONF_UNSET;
+    tmcf->new_visitor_ttl = NGX_CONF_UNSET;
     tmcf->viewed_max = NGX_CONF_UNSET_UINT;
     tmcf->cart_max = NGX_CONF_UNSET_UINT;
     tmcf->cap.count = NGX_CONF_UNSET_UINT;
@@ -649,6 +657,7 @@ ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(tmcf->db, 0);
     ngx_conf_init_value(tmcf->visit_timeout, 30 * 60);
     ngx_conf_init_value(tmcf->ttl, 30 * 86400);
+    ngx_conf_init_value(tmcf->new_visitor_ttl, 3600);
     ngx_conf_init_uint_value(tmcf->viewed_max, 20);
     ngx_conf_init_uint_value(tmcf->cart_max, 50);
     ngx_conf_init_value(tmcf->token_ttl, 86400);
@@ -680,10 +689,12 @@ ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&tmcf->key_prefix, "trg:");
     }
 
-    if (tmcf->visit_timeout < 1 || tmcf->ttl < 1) {
+    if (tmcf->visit_timeout < 1 || tmcf->ttl < 1
+        || tmcf->new_visitor_ttl < 1)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"trigger_visit_timeout\" and \"trigger_ttl\" "
-                           "must be at least 1s");
+                           "\"trigger_visit_timeout\", \"trigger_ttl\" and "
+                           "\"trigger_new_visitor_ttl\" must be at least 1s");
         return NGX_CONF_ERROR;
     }
 

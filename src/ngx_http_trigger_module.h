@@ -81,6 +81,7 @@ typedef struct {
     ngx_str_t                      key_prefix;
     time_t                         visit_timeout;
     time_t                         ttl;
+    time_t                         new_visitor_ttl;
     ngx_uint_t                     viewed_max;
     ngx_uint_t                     cart_max;
 

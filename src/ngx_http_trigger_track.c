@@ -32,7 +32,8 @@ static ngx_uint_t ngx_http_trigger_conf_events(ngx_http_request_t *r,
  * visitor.  KEYS: the visitor's hash, its orders, then the promo code of
  * each purchase that has one.  ARGV: now, visit timeout, ttl, viewed
  * max, cart max, page view (0/1), offer cap period, items wanted (0/1),
- * then per event: code, id, number, promo.  Returns the state the
+ * the ttl of a new visitor's hash until it comes back (0: not new), then
+ * per event: code, id, number, promo.  Returns the state the
  * variables and the offer decision need, then the cart (sku, qty, ...)
  * and the viewed list.  It writes only what changed, and refreshes the
  * TTL at most once in min(1 hour, ttl / 10): each redis.call() costs
@@ -44,7 +45,8 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "local key, orders = KEYS[1], KEYS[2]\n"
     "local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])\n"
     "local viewed_max, cart_max = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local cap_period = tonumber(ARGV[7])\n"
+    "local cap_period, fresh_ttl = tonumber(ARGV[7]), tonumber(ARGV[9])\n"
+    "local orders_max = 100\n"
     "local h, cart, order, lines = {}, {}, {}, 0\n"
     "local flat = redis.call('HGETALL', key)\n"
     "for i = 1, #flat, 2 do\n"
@@ -86,7 +88,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "  for sku in pairs(cart) do cart[sku] = false; dirty[sku] = true end\n"
     "  lines = 0\n"
     "end\n"
-    "for i = 9, #ARGV, 4 do\n"
+    "for i = 10, #ARGV, 4 do\n"
     "  local t, id, num = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
     "  if t == 'v' then\n"
     "    local list = {id}\n"
@@ -123,6 +125,15 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "      put('p', purchases); put('r', (tonumber(h.r) or 0) + num)\n"
     "      h.r = (tonumber(h.r) or 0) + num\n"
     "      redis.call('EXPIRE', orders, ttl)\n"
+    "      if redis.call('HLEN', orders) > orders_max then\n"
+    "        local all, oldest, at = redis.call('HGETALL', orders), nil,\n"
+    "                                now + 1\n"
+    "        for j = 1, #all, 2 do\n"
+    "          local ts = tonumber(string.match(all[j + 1], '(%d+)$')) or 0\n"
+    "          if ts < at then oldest, at = all[j], ts end\n"
+    "        end\n"
+    "        redis.call('HDEL', orders, oldest)\n"
+    "      end\n"
     "      clear()\n"
     "      local c = code and redis.call('HMGET', code, 'used', 'expires')\n"
     "      if c and c[1] == '0' and tonumber(c[2]) >= now then\n"
@@ -157,12 +168,13 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "  for i = #viewed + 1, nviewed do del[#del + 1] = 'v' .. i end\n"
     "end\n"
     "local refresh = math.min(3600, math.floor(ttl / 10))\n"
-    "if not last or now - (tonumber(h.t) or 0) >= refresh then\n"
-    "  put('t', now)\n"
-    "end\n"
+    "local stale = fresh_ttl == 0 and now - (tonumber(h.t) or 0) >= refresh\n"
+    "if stale then put('t', now) end\n"
     "redis.call('HSET', key, unpack(set))\n"
     "if #del > 0 then redis.call('HDEL', key, unpack(del)) end\n"
-    "if not last or now - (tonumber(h.t) or 0) >= refresh then\n"
+    "if fresh_ttl > 0 then\n"
+    "  redis.call('EXPIRE', key, fresh_ttl)\n"
+    "elseif stale then\n"
     "  redis.call('EXPIRE', key, ttl)\n"
     "  if purchases > 0 then redis.call('EXPIRE', orders, ttl) end\n"
     "end\n"
@@ -408,12 +420,12 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 
     size = NGX_INT64_LEN + 2 * key_len + 2
            + promos * (tmcf->key_prefix.len + 5 + NGX_HTTP_TRIGGER_PROMO_MAX)
-           + 8 * NGX_INT64_LEN
+           + 9 * NGX_INT64_LEN
            + nevents * (1 + NGX_HTTP_TRIGGER_ID_MAX + NGX_INT64_LEN
                         + NGX_HTTP_TRIGGER_PROMO_MAX);
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_track_script,
-                                            3 + promos + 8 + 4 * nevents,
+                                            3 + promos + 9 + 4 * nevents,
                                             size);
     if (cmd == NULL) {
         if (wait) {
@@ -447,6 +459,9 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cap.period);
     /* events nobody waits for need no items back */
     ngx_http_trigger_redis_cmd_arg_int(cmd, wait && ctx->want_items);
+    /* a client that never returns the cookie costs an hour, not a month */
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ctx->new_visitor
+                                            ? tmcf->new_visitor_ttl : 0);
 
     for (i = 0; i < nevents; i++) {
         ev = &events[i];
