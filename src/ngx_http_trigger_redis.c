@@ -10,9 +10,10 @@
 #include "ngx_http_trigger_redis.h"
 
 
+/* for the TCP connect and the replies to the setup commands together */
 #define NGX_HTTP_TRIGGER_REDIS_CONNECT_TIMEOUT  1000
-#define NGX_HTTP_TRIGGER_REDIS_BACKOFF_MIN      100
-#define NGX_HTTP_TRIGGER_REDIS_BACKOFF_MAX      5000
+#define NGX_HTTP_TRIGGER_REDIS_BACKOFF_MIN      50
+#define NGX_HTTP_TRIGGER_REDIS_BACKOFF_MAX      1000
 /* no reply for this long while commands wait: the connection is dead */
 #define NGX_HTTP_TRIGGER_REDIS_STALL            2000
 #define NGX_HTTP_TRIGGER_REDIS_MAX_PENDING      4096
@@ -21,6 +22,7 @@
 
 typedef enum {
     NGX_HTTP_TRIGGER_REDIS_DOWN = 0,
+    /* connecting, or connected with setup replies still to come */
     NGX_HTTP_TRIGGER_REDIS_CONNECTING,
     NGX_HTTP_TRIGGER_REDIS_READY
 } ngx_http_trigger_redis_state_e;
@@ -43,17 +45,30 @@ typedef struct {
     ngx_http_trigger_redis_state_e      state;
     ngx_uint_t                          exiting;
     ngx_msec_t                          backoff;
+    /* setup replies still to come */
+    ngx_uint_t                          setup;
+    /* the worker's first connection, not made again after a fault */
+    ngx_uint_t                          fresh;
+    /*
+     * one timer for the state at hand: reconnect (DOWN), connect and
+     * setup deadline (CONNECTING), stall check (READY)
+     */
     ngx_event_t                         timer;
+    /* timers log ev->data as a connection under "debug": give them one */
+    ngx_connection_t                    dummy;
     ngx_uint_t                          pending;
     ngx_msec_t                          last_progress;
-    time_t                              last_log;
+    /* each kind of line at most once a second */
+    time_t                              log_failed;
+    time_t                              log_connected;
+    time_t                              log_script;
     ngx_log_t                          *log;
     ngx_http_trigger_main_conf_t       *conf;
 } ngx_http_trigger_redis_t;
 
 
-static void ngx_http_trigger_redis_connect(void);
-static void ngx_http_trigger_redis_schedule(void);
+static void ngx_http_trigger_redis_connect(ngx_http_trigger_redis_t *rd);
+static void ngx_http_trigger_redis_down(ngx_http_trigger_redis_t *rd);
 static void ngx_http_trigger_redis_timer_handler(ngx_event_t *ev);
 static void ngx_http_trigger_redis_connected(const redisAsyncContext *ac,
     int status);
@@ -69,13 +84,12 @@ static void ngx_http_trigger_redis_add_read(void *privdata);
 static void ngx_http_trigger_redis_del_read(void *privdata);
 static void ngx_http_trigger_redis_add_write(void *privdata);
 static void ngx_http_trigger_redis_del_write(void *privdata);
+static void ngx_http_trigger_redis_add_event(ngx_event_t *ev,
+    ngx_int_t event);
 static void ngx_http_trigger_redis_cleanup(void *privdata);
 
 
 static ngx_http_trigger_redis_t    ngx_http_trigger_redis;
-
-/* timers log ev->data as a connection under "debug": give them one */
-static ngx_connection_t            ngx_http_trigger_redis_dummy;
 
 static ngx_http_trigger_script_t
     *ngx_http_trigger_scripts[NGX_HTTP_TRIGGER_REDIS_MAX_SCRIPTS];
@@ -127,15 +141,18 @@ ngx_http_trigger_redis_init_process(ngx_cycle_t *cycle,
     rd->log = cycle->log;
     rd->conf = tmcf;
     rd->backoff = NGX_HTTP_TRIGGER_REDIS_BACKOFF_MIN;
+    rd->fresh = 1;
 
-    ngx_http_trigger_redis_dummy.fd = (ngx_socket_t) -1;
+    rd->dummy.fd = (ngx_socket_t) -1;
+    rd->dummy.data = rd;
 
     rd->timer.handler = ngx_http_trigger_redis_timer_handler;
-    rd->timer.data = &ngx_http_trigger_redis_dummy;
+    rd->timer.data = &rd->dummy;
     rd->timer.log = cycle->log;
+    /* a worker that shuts down never waits for it */
     rd->timer.cancelable = 1;
 
-    ngx_http_trigger_redis_connect();
+    ngx_http_trigger_redis_connect(rd);
 
     return NGX_OK;
 }
@@ -165,15 +182,13 @@ ngx_http_trigger_redis_exit_process(void)
 
 
 static void
-ngx_http_trigger_redis_connect(void)
+ngx_http_trigger_redis_connect(ngx_http_trigger_redis_t *rd)
 {
     ngx_uint_t                     i;
     ngx_connection_t              *c;
     redisAsyncContext             *ac;
-    ngx_http_trigger_redis_t      *rd;
     ngx_http_trigger_main_conf_t  *tmcf;
 
-    rd = &ngx_http_trigger_redis;
     tmcf = rd->conf;
 
     if (tmcf->unix_path.len) {
@@ -184,7 +199,7 @@ ngx_http_trigger_redis_connect(void)
     }
 
     if (ac == NULL || ac->err) {
-        if (ngx_http_trigger_log_allowed(&rd->last_log)) {
+        if (ngx_http_trigger_log_allowed(&rd->log_failed)) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "trigger: redis %V: connect failed: %s",
                           &tmcf->addr, ac ? ac->errstr : "out of memory");
@@ -194,14 +209,14 @@ ngx_http_trigger_redis_connect(void)
             redisAsyncFree(ac);
         }
 
-        ngx_http_trigger_redis_schedule();
+        ngx_http_trigger_redis_down(rd);
         return;
     }
 
     c = ngx_get_connection(ac->c.fd, rd->log);
     if (c == NULL) {
         redisAsyncFree(ac);
-        ngx_http_trigger_redis_schedule();
+        ngx_http_trigger_redis_down(rd);
         return;
     }
 
@@ -211,6 +226,7 @@ ngx_http_trigger_redis_connect(void)
     c->read->log = rd->log;
     c->write->log = rd->log;
 
+    ac->data = rd;
     ac->ev.data = c;
     ac->ev.addRead = ngx_http_trigger_redis_add_read;
     ac->ev.delRead = ngx_http_trigger_redis_del_read;
@@ -221,21 +237,31 @@ ngx_http_trigger_redis_connect(void)
     rd->ac = ac;
     rd->state = NGX_HTTP_TRIGGER_REDIS_CONNECTING;
     rd->pending = 0;
+    rd->setup = 0;
 
     /* after attaching: setting the connect callback arms the write event */
     redisAsyncSetConnectCallback(ac, ngx_http_trigger_redis_connected);
     redisAsyncSetDisconnectCallback(ac, ngx_http_trigger_redis_disconnected);
 
-    /* queued now, written as soon as the socket connects */
-    if (tmcf->password.len) {
-        redisAsyncCommand(ac, ngx_http_trigger_redis_setup_reply, "AUTH",
-                          "AUTH %b", tmcf->password.data,
-                          tmcf->password.len);
+    /*
+     * queued now, written as soon as the socket connects; the connection
+     * is ready when the last one is answered (there is always a script)
+     */
+    if (tmcf->password.len
+        && redisAsyncCommand(ac, ngx_http_trigger_redis_setup_reply, "AUTH",
+                             "AUTH %b", tmcf->password.data,
+                             tmcf->password.len)
+           == REDIS_OK)
+    {
+        rd->setup++;
     }
 
-    if (tmcf->db) {
-        redisAsyncCommand(ac, ngx_http_trigger_redis_setup_reply, "SELECT",
-                          "SELECT %d", (int) tmcf->db);
+    if (tmcf->db
+        && redisAsyncCommand(ac, ngx_http_trigger_redis_setup_reply,
+                             "SELECT", "SELECT %d", (int) tmcf->db)
+           == REDIS_OK)
+    {
+        rd->setup++;
     }
 
     for (i = 0; i < NGX_HTTP_TRIGGER_REDIS_MAX_SCRIPTS; i++) {
@@ -243,29 +269,44 @@ ngx_http_trigger_redis_connect(void)
             break;
         }
 
-        redisAsyncCommand(ac, ngx_http_trigger_redis_setup_reply,
-                          "SCRIPT LOAD", "SCRIPT LOAD %b",
-                          ngx_http_trigger_scripts[i]->text.data,
-                          ngx_http_trigger_scripts[i]->text.len);
+        if (redisAsyncCommand(ac, ngx_http_trigger_redis_setup_reply,
+                              "SCRIPT LOAD", "SCRIPT LOAD %b",
+                              ngx_http_trigger_scripts[i]->text.data,
+                              ngx_http_trigger_scripts[i]->text.len)
+            == REDIS_OK)
+        {
+            rd->setup++;
+        }
     }
 
     ngx_add_timer(&rd->timer, NGX_HTTP_TRIGGER_REDIS_CONNECT_TIMEOUT);
 }
 
 
-static void
-ngx_http_trigger_redis_schedule(void)
-{
-    ngx_http_trigger_redis_t  *rd;
+/* every way down leads here: the next attempt is always armed */
 
-    rd = &ngx_http_trigger_redis;
+static void
+ngx_http_trigger_redis_down(ngx_http_trigger_redis_t *rd)
+{
+    ngx_msec_t  delay;
+
     rd->state = NGX_HTTP_TRIGGER_REDIS_DOWN;
+    rd->ac = NULL;
+    rd->pending = 0;
+    rd->fresh = 0;
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
 
     if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
     }
 
-    ngx_add_timer(&rd->timer, rd->backoff);
+    /* between half and all of it: workers do not come back in lockstep */
+    delay = rd->backoff / 2 + ngx_random() % (rd->backoff / 2 + 1);
+
+    ngx_add_timer(&rd->timer, delay);
 
     rd->backoff = ngx_min(rd->backoff * 2, NGX_HTTP_TRIGGER_REDIS_BACKOFF_MAX);
 }
@@ -274,28 +315,59 @@ ngx_http_trigger_redis_schedule(void)
 static void
 ngx_http_trigger_redis_timer_handler(ngx_event_t *ev)
 {
+    ngx_msec_t                 idle;
+    ngx_connection_t          *c;
     ngx_http_trigger_redis_t  *rd;
 
-    rd = &ngx_http_trigger_redis;
-
-    if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
         return;
     }
 
-    if (rd->state == NGX_HTTP_TRIGGER_REDIS_CONNECTING) {
-        if (ngx_http_trigger_log_allowed(&rd->last_log)) {
+    c = ev->data;
+    rd = c->data;
+
+    switch (rd->state) {
+
+    case NGX_HTTP_TRIGGER_REDIS_DOWN:
+        ngx_http_trigger_redis_connect(rd);
+        return;
+
+    case NGX_HTTP_TRIGGER_REDIS_CONNECTING:
+        if (ngx_http_trigger_log_allowed(&rd->log_failed)) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "trigger: redis %V: connect timed out",
-                          &rd->conf->addr);
+                          "trigger: redis %V: %s within %M ms, reconnecting",
+                          &rd->conf->addr,
+                          (rd->ac->c.flags & REDIS_CONNECTED)
+                          ? "no reply to the setup commands"
+                          : "no connection",
+                          (ngx_msec_t) NGX_HTTP_TRIGGER_REDIS_CONNECT_TIMEOUT);
         }
 
-        /* the cleanup callback schedules the next attempt */
+        /* the cleanup callback goes down and arms the next attempt */
         redisAsyncFree(rd->ac);
         return;
-    }
 
-    if (rd->state == NGX_HTTP_TRIGGER_REDIS_DOWN) {
-        ngx_http_trigger_redis_connect();
+    default: /* NGX_HTTP_TRIGGER_REDIS_READY */
+
+        if (rd->pending == 0) {
+            return;
+        }
+
+        idle = ngx_current_msec - rd->last_progress;
+
+        if (idle < NGX_HTTP_TRIGGER_REDIS_STALL) {
+            ngx_add_timer(&rd->timer, NGX_HTTP_TRIGGER_REDIS_STALL - idle);
+            return;
+        }
+
+        if (ngx_http_trigger_log_allowed(&rd->log_failed)) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "trigger: redis %V: no reply for %M ms, "
+                          "reconnecting", &rd->conf->addr, idle);
+        }
+
+        /* pending handlers get a NULL reply, cleanup goes down */
+        redisAsyncFree(rd->ac);
     }
 }
 
@@ -305,27 +377,16 @@ ngx_http_trigger_redis_connected(const redisAsyncContext *ac, int status)
 {
     ngx_http_trigger_redis_t  *rd;
 
-    rd = &ngx_http_trigger_redis;
+    rd = ac->data;
 
-    if (status != REDIS_OK) {
-        if (ngx_http_trigger_log_allowed(&rd->last_log)) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "trigger: redis %V: connect failed: %s",
-                          &rd->conf->addr, ac->errstr);
-        }
-
-        return;
+    /* on success, the connection is ready only once Redis answers */
+    if (status != REDIS_OK
+        && ngx_http_trigger_log_allowed(&rd->log_failed))
+    {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "trigger: redis %V: connect failed: %s",
+                      &rd->conf->addr, ac->errstr);
     }
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
-    }
-
-    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
-                  "trigger: redis %V: connected", &rd->conf->addr);
-
-    rd->state = NGX_HTTP_TRIGGER_REDIS_READY;
-    rd->backoff = NGX_HTTP_TRIGGER_REDIS_BACKOFF_MIN;
 }
 
 
@@ -334,10 +395,10 @@ ngx_http_trigger_redis_disconnected(const redisAsyncContext *ac, int status)
 {
     ngx_http_trigger_redis_t  *rd;
 
-    rd = &ngx_http_trigger_redis;
+    rd = ac->data;
 
     if (status != REDIS_OK
-        && ngx_http_trigger_log_allowed(&rd->last_log))
+        && ngx_http_trigger_log_allowed(&rd->log_failed))
     {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "trigger: redis %V: connection lost: %s",
@@ -354,19 +415,50 @@ ngx_http_trigger_redis_setup_reply(redisAsyncContext *ac, void *r,
     ngx_http_trigger_redis_t  *rd;
 
     reply = r;
-    rd = &ngx_http_trigger_redis;
+    rd = ac->data;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+    if (reply == NULL) {
+        /* the connection is going away: its cleanup goes down */
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "trigger: redis %V: %s failed: %s",
-                  &rd->conf->addr, (char *) privdata, reply->str);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (ngx_http_trigger_log_allowed(&rd->log_failed)) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "trigger: redis %V: %s failed: %s",
+                          &rd->conf->addr, (char *) privdata, reply->str);
+        }
 
-    /* a wrong password or database would fail every command: retry later */
-    rd->state = NGX_HTTP_TRIGGER_REDIS_DOWN;
-    redisAsyncDisconnect(ac);
+        /*
+         * a wrong password or database, or a Redis still loading its data,
+         * would fail every command: drop the connection (once this callback
+         * returns), the backoff keeps growing
+         */
+        redisAsyncFree(ac);
+        return;
+    }
+
+    if (--rd->setup) {
+        return;
+    }
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    rd->state = NGX_HTTP_TRIGGER_REDIS_READY;
+    rd->backoff = NGX_HTTP_TRIGGER_REDIS_BACKOFF_MIN;
+
+    /* commands queued behind the setup ones: their clock starts now */
+    if (rd->pending) {
+        rd->last_progress = ngx_current_msec;
+        ngx_add_timer(&rd->timer, NGX_HTTP_TRIGGER_REDIS_STALL);
+    }
+
+    if (ngx_http_trigger_log_allowed(&rd->log_connected)) {
+        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                      "trigger: redis %V: connected", &rd->conf->addr);
+    }
 }
 
 
@@ -439,22 +531,15 @@ ngx_http_trigger_redis_eval(ngx_http_trigger_redis_cmd_t *cmd,
 
     rd = &ngx_http_trigger_redis;
 
-    if (rd->state != NGX_HTTP_TRIGGER_REDIS_READY
+    /*
+     * the worker's first connection takes commands while it is set up,
+     * queued behind the setup commands: a new worker (a reload) loses no
+     * request; made again after a fault, a connection waits to be ready
+     */
+    if ((rd->state != NGX_HTTP_TRIGGER_REDIS_READY
+         && !(rd->state == NGX_HTTP_TRIGGER_REDIS_CONNECTING && rd->fresh))
         || rd->pending >= NGX_HTTP_TRIGGER_REDIS_MAX_PENDING)
     {
-        ngx_free(cmd);
-        return NGX_DECLINED;
-    }
-
-    if (rd->pending
-        && ngx_current_msec - rd->last_progress > NGX_HTTP_TRIGGER_REDIS_STALL)
-    {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "trigger: redis %V: no reply for %M ms, reconnecting",
-                      &rd->conf->addr, ngx_current_msec - rd->last_progress);
-
-        /* pending handlers get a NULL reply, cleanup schedules a retry */
-        redisAsyncFree(rd->ac);
         ngx_free(cmd);
         return NGX_DECLINED;
     }
@@ -476,6 +561,10 @@ ngx_http_trigger_redis_eval(ngx_http_trigger_redis_cmd_t *cmd,
 
     if (rd->pending++ == 0) {
         rd->last_progress = ngx_current_msec;
+
+        if (!rd->timer.timer_set) {
+            ngx_add_timer(&rd->timer, NGX_HTTP_TRIGGER_REDIS_STALL);
+        }
     }
 
     return NGX_OK;
@@ -499,7 +588,7 @@ ngx_http_trigger_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     reply = r;
     cmd = privdata;
-    rd = &ngx_http_trigger_redis;
+    rd = ac->data;
 
     rd->pending--;
     rd->last_progress = ngx_current_msec;
@@ -523,7 +612,7 @@ ngx_http_trigger_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
             }
         }
 
-        if (ngx_http_trigger_log_allowed(&rd->last_log)) {
+        if (ngx_http_trigger_log_allowed(&rd->log_script)) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "trigger: redis %V: script failed: %s",
                           &rd->conf->addr, reply->str);
@@ -571,12 +660,7 @@ ngx_http_trigger_redis_add_read(void *privdata)
     c = privdata;
 
     if (!c->read->active) {
-        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                          "trigger: redis: adding the read event failed");
-        }
+        ngx_http_trigger_redis_add_event(c->read, NGX_READ_EVENT);
     }
 }
 
@@ -602,12 +686,7 @@ ngx_http_trigger_redis_add_write(void *privdata)
     c = privdata;
 
     if (!c->write->active) {
-        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-            != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                          "trigger: redis: adding the write event failed");
-        }
+        ngx_http_trigger_redis_add_event(c->write, NGX_WRITE_EVENT);
     }
 }
 
@@ -625,14 +704,42 @@ ngx_http_trigger_redis_del_write(void *privdata)
 }
 
 
+static void
+ngx_http_trigger_redis_add_event(ngx_event_t *ev, ngx_int_t event)
+{
+    ngx_connection_t          *c;
+    redisAsyncContext         *ac;
+    ngx_http_trigger_redis_t  *rd;
+
+    if (ngx_add_event(ev, event, NGX_LEVEL_EVENT) == NGX_OK) {
+        return;
+    }
+
+    c = ev->data;
+    ac = c->data;
+    rd = ac->data;
+
+    /* a deaf connection: the connect or stall timer drops it */
+    if (ngx_http_trigger_log_allowed(&rd->log_failed)) {
+        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                      "trigger: redis %V: adding an event failed",
+                      &rd->conf->addr);
+    }
+}
+
+
 /* hiredis frees the context and closes the fd itself: release, not close */
 
 static void
 ngx_http_trigger_redis_cleanup(void *privdata)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t          *c;
+    redisAsyncContext         *ac;
+    ngx_http_trigger_redis_t  *rd;
 
     c = privdata;
+    ac = c->data;
+    rd = ac->data;
 
     ngx_http_trigger_redis_del_read(c);
     ngx_http_trigger_redis_del_write(c);
@@ -648,12 +755,5 @@ ngx_http_trigger_redis_cleanup(void *privdata)
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
 
-    ngx_http_trigger_redis.ac = NULL;
-    ngx_http_trigger_redis.pending = 0;
-
-    if (ngx_http_trigger_redis.timer.timer_set) {
-        ngx_del_timer(&ngx_http_trigger_redis.timer);
-    }
-
-    ngx_http_trigger_redis_schedule();
+    ngx_http_trigger_redis_down(rd);
 }

@@ -42,13 +42,14 @@ void ngx_http_trigger_redis_cmd_arg_int(ngx_http_trigger_redis_cmd_t *cmd,
 /*
  * Sends EVALSHA, falling back to EVAL on NOSCRIPT.  NGX_OK: the handler
  * (if any) will be called exactly once, unless the command is detached
- * first.  Anything else: nothing was sent and cmd is already freed.
+ * first.  Anything else (NGX_DECLINED: no connection set up): nothing was
+ * sent and cmd is already freed.
  */
 ngx_int_t ngx_http_trigger_redis_eval(ngx_http_trigger_redis_cmd_t *cmd,
     ngx_http_trigger_redis_handler_pt handler, void *data);
 void ngx_http_trigger_redis_detach(ngx_http_trigger_redis_cmd_t *cmd);
 
-/* errors that can repeat per request are logged at most once a second */
+/* lines that can repeat are logged at most once a second (per kind) */
 ngx_uint_t ngx_http_trigger_log_allowed(time_t *last);
 
 
