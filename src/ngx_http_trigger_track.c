@@ -510,7 +510,10 @@ ngx_http_trigger_reply(void *data, redisReply *reply)
     ngx_http_trigger_ctx_t  *ctx = data;
 
     ctx->command = NULL;
-    ctx->status = NGX_HTTP_TRIGGER_STATUS_ERROR;
+
+    /* no reply: the connection went away with the command */
+    ctx->status = reply ? NGX_HTTP_TRIGGER_STATUS_ERROR
+                        : NGX_HTTP_TRIGGER_STATUS_UNAVAILABLE;
 
     if (reply) {
         ctx->parse(ctx, reply);
