@@ -79,6 +79,6 @@ my $rc = $?;
 diag($out) if $rc || $ENV{TEST_VERBOSE};
 is $rc, 0, 'the browser scenarios pass (t/e2e/offer.test.mjs)';
 my ($pass) = $out =~ /^# pass (\d+)/m;
-is $pass, 3, 'all three scenarios ran';
+is $pass, 4, 'all four scenarios ran';
 
 $t->done;
