@@ -78,6 +78,14 @@ $t->start_nginx(http => <<'EOF2');
             trigger_api;
             limit_req zone=per_ip;
             limit_req_status 429;
+            error_page 429 = @trigger_429;
+        }
+
+        location @trigger_429 {
+            types { }
+            default_type application/json;
+            add_header Cache-Control no-store always;
+            return 429 '{"ok":false,"error":"too many requests"}\n';
         }
     }
 EOF2
@@ -266,11 +274,16 @@ is scalar @{[ $t->redis->zrange($t->key_prefix . 'queue', 0, -1) ]}, 1,
 # per address: nginx's limit_req on the trigger_api location
 my $ip = engaged_visitor();
 my $ip_token = offer_data($ip->get('/index.html'))->{token};
-my @st = map {
+my @res = map {
     $ip->post('/limited/subscribe', json_encode({ token => $ip_token,
-        email => "ip$_\@example.com", consent => JSON::PP::true }))->status
+        email => "ip$_\@example.com", consent => JSON::PP::true }))
 } 1 .. 2;
-is_deeply \@st, [200, 429], 'one address: the second subscription is 429';
+is_deeply [map { $_->status } @res], [200, 429],
+    'one address: the second subscription is 429';
+is $res[1]->header('Content-Type'), 'application/json',
+    "limit_req's 429 is JSON";
+is $res[1]->body, qq({"ok":false,"error":"too many requests"}\n),
+    "and says why, as the module's own 429 does";
 
 # --- the promo code in a purchase -------------------------------------
 

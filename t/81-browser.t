@@ -2,8 +2,10 @@
 # The offer in a real browser (t/e2e/offer.test.mjs): Debian's Chromium,
 # driven by playwright-core, through the demo shop as examples/nginx.conf
 # configures it.  This test changes only what a test must: ports, the
-# run/ paths, Redis, the feed's absolute path, and two rules so that it
-# is fast and deterministic (2 s instead of 20 s of visit; no holdout).
+# run/ paths, Redis, the feed's absolute path, the shop's pages (a copy in
+# the temp dir: the workers run as "nobody", who may not enter a clone in
+# a home folder), and two rules so that it is fast and deterministic (2 s
+# instead of 20 s of visit; no holdout).
 
 use strict;
 use warnings;
@@ -36,23 +38,29 @@ my $t = TriggerTest->new;
 $t->start_redis;
 my $dir = $t->dir;
 my $repo = $TriggerTest::REPO;
+system('cp', '-R', "$repo/examples/shop", "$dir/shop") == 0
+    && system('chmod', '-R', 'a+rX', "$dir/shop") == 0
+    or BAIL_OUT('cannot copy examples/shop');
 
 open my $fh, '<', "$repo/examples/nginx.conf" or die $!;
 my $conf = do { local $/; <$fh> };
 close $fh;
 
 my ($port, $port2, $redis) = ($t->port, $t->port(2), $t->redis_port);
-my %subst = (
+# in this order: the run/ paths first, so that none is looked for in
+# the temp dir's own path (TMPDIR may be under /run)
+my @subst = (
+    qr/\brun\//                      => "$dir/",
     qr/127\.0\.0\.1:8080/            => "127.0.0.1:$port",
     qr/127\.0\.0\.1:8081/            => "127.0.0.1:$port2",
     qr/127\.0\.0\.1:6380/            => "127.0.0.1:$redis",
-    qr/\brun\//                      => "$dir/",
-    qr/trigger_products [^;]+;/      => "trigger_products $repo/examples/shop/products.json;",
+    qr/trigger_products [^;]+;/      => "trigger_products $dir/shop/products.json;",
+    qr/\broot examples\/shop;/       => "root $dir/shop;",
     qr/trigger_offer_min_duration [^;]+;/ => 'trigger_offer_min_duration 2s;',
     qr/trigger_offer_holdout [^;]+;/ => 'trigger_offer_holdout 0%;',
 );
-for my $re (keys %subst) {
-    ok $conf =~ s/$re/$subst{$re}/g, "examples/nginx.conf has $re";
+while (my ($re, $to) = splice @subst, 0, 2) {
+    ok $conf =~ s/$re/$to/g, "examples/nginx.conf has $re";
 }
 $t->write_file('nginx.conf', $conf);
 
@@ -79,6 +87,6 @@ my $rc = $?;
 diag($out) if $rc || $ENV{TEST_VERBOSE};
 is $rc, 0, 'the browser scenarios pass (t/e2e/offer.test.mjs)';
 my ($pass) = $out =~ /^# pass (\d+)/m;
-is $pass, 3, 'all three scenarios ran';
+is $pass, 4, 'all four scenarios ran';
 
 $t->done;

@@ -7,8 +7,21 @@
 (() => {
     'use strict';
 
-    /* a second copy: the bootstrap's and the shop's own tag */
-    if (window.TriggerWidget && window.TriggerWidget.version) {
+    /*
+     * The offer is the JSON the module puts right before its script tag,
+     * never an element found by its id: a page that shows its visitors'
+     * content may carry that id too.  Without currentScript there is no
+     * telling which element is the module's: nothing is done.
+     */
+    const doc = document;
+    const script = doc.currentScript;
+    const boot = script && script.previousElementSibling;
+    const ours = boot && boot.matches('script[type="application/json"]#trg-offer') ? boot : null;
+    const prior = window.TriggerWidget && window.TriggerWidget.version;
+
+    /* a second copy (the shop's own tag and the module's): only the
+     * module's, for the offer */
+    if (!script || (prior && !ours)) {
         return;
     }
 
@@ -66,9 +79,6 @@
     const PROMO_RE = /^[\w-]{1,32}$/;
     const AMOUNT_RE = /^\d{1,10}(\.\d{1,2})?$/;
     const TZ_RE = /^[\w\/+-]{1,64}$/;
-
-    const doc = document;
-    const script = doc.currentScript;
 
     let offer = null;           /* the parsed #trg-offer */
     let api = '';
@@ -346,7 +356,7 @@ label{display:block;margin:0 0 6px;font-size:13px;font-weight:600}
             sheet.replaceSync(CSS);
             v.root.adoptedStyleSheets = [sheet];
         } catch (e) {
-            v.root.append(el('style', { nonce: script && script.nonce, text: CSS }));
+            v.root.append(el('style', { nonce: script.nonce, text: CSS }));
         }
 
         v.email = el('input', { id: 'trg-email', type: 'email', autocomplete: 'email', maxlength: 254, required: '',
@@ -665,14 +675,14 @@ label{display:block;margin:0 0 6px;font-size:13px;font-weight:600}
     /* -------------------------------------------------------------- start */
 
     const start = () => {
-        const node = doc.getElementById('trg-offer');
-        /* or the shop's own <script src=".../widget.js" data-api data-datalayer> */
-        const tag = doc.querySelector('script[data-datalayer][src*="widget.js"]') || script || doc.documentElement;
+        /* the shop's own <script src=".../widget.js" data-api data-datalayer> */
+        const shopTag = doc.querySelector('script[data-datalayer][src*="widget.js"]');
+        const tag = shopTag || script;
 
         readyAt = now();
 
         try {
-            offer = JSON.parse(node.textContent);
+            offer = JSON.parse(ours.textContent);
         } catch (e) { /* no offer */ }
 
         if (isObject(offer)) {
@@ -691,7 +701,21 @@ label{display:block;margin:0 0 6px;font-size:13px;font-weight:600}
 
         api = str(offer && offer.api) || tag.getAttribute('data-api') || str(tag.src).replace(/widget\.js.*/, '');
 
-        if ((offer && offer.datalayer === true) || tag.hasAttribute('data-datalayer')) {
+        /* the visitor's email and events go to this page's origin only */
+        try {
+            const u = new URL(api, location.href);
+            api = api && u.origin === location.origin ? u.href : '';
+        } catch (e) {
+            api = '';
+        }
+
+        if (!api) {
+            offer = null;
+            return;
+        }
+
+        /* the first copy to run forwards for the shop's tag */
+        if (shopTag ? !prior : offer && offer.datalayer === true) {
             forward();
         }
 

@@ -159,3 +159,73 @@ test('mobile: the back button, the bottom sheet, a code', async () => {
 
     await context.close();
 });
+
+// A shop page may show its visitors' content, and with it elements with
+// the widget's id: the widget reads only the offer the module put right
+// before its own tag, and sends nothing to another origin.
+test('the offer and the API are only the module\'s own', async () => {
+    const context = await browser.newContext({
+        userAgent: desktopUA, viewport: { width: 1280, height: 800 },
+    });
+    const foreign = [];
+    await context.route(/evil\.example/, (route) => {
+        foreign.push(route.request().url());
+        return route.abort();
+    });
+    const page = await context.newPage();
+
+    await becomeEligible(page);
+
+    // the shop's front page, its HTML changed on the way by edit(html, offer)
+    async function served(edit) {
+        await page.route(base + '/', async (route) => {
+            const res = await route.fetch();
+            const html = await res.text();
+            const offer = JSON.parse(html.match(/id="trg-offer">(.*?)<\/script>/s)[1]);
+            await route.fulfill({ response: res, body: edit(html, offer) });
+        });
+        await page.goto(base + '/');
+        await page.unroute(base + '/');
+        await page.waitForFunction(() => window.TriggerWidget
+                                         && document.readyState !== 'loading');
+    }
+
+    // the module's own offer names an API elsewhere: the widget does nothing
+    await served((html) => html.replace('"api":"/_trigger/"',
+                                        '"api":"//evil.example/_trigger/"'));
+    assert.equal(await page.evaluate(() => TriggerWidget.open()), false,
+                 'no offer with an API on another origin');
+
+    // content with the widget's id before the module's offer, as a review
+    // or a comment could carry it
+    const fake = (offer) => JSON.stringify({ ...offer, api: 'https://evil.example/' });
+    const hostile = [
+        (offer) => `<div id="trg-offer" hidden>${
+            fake(offer).replace(/&/g, '&amp;').replace(/</g, '&lt;')}</div>`,
+        (offer) => `<script type="application/json" id="trg-offer">${
+            fake(offer).replace(/</g, '\\u003c')}</script>`,
+    ];
+    const d = dialog(page);
+    for (const content of hostile) {
+        await served((html, offer) =>
+            html.replace(/<body[^>]*>/, (tag) => tag + content(offer)));
+        const shown = page.waitForRequest((r) => r.url().endsWith('/_trigger/events'));
+        assert.equal(await page.evaluate(() => TriggerWidget.open()), true);
+        assert.equal((await shown).url(), base + '/_trigger/events',
+                     'the offer_shown event goes to the shop');
+        await d.waitFor({ state: 'visible', timeout: 10000 });
+    }
+
+    // the form, too, goes to the shop's own API
+    const subscribed = page.waitForResponse((r) => r.url().endsWith('/subscribe'));
+    await d.locator('input[type=email]').fill('cat@example.com');
+    await d.locator('input[type=checkbox]').check();
+    await d.locator('button[type=submit]').click();
+    const res = await subscribed;
+    assert.equal(res.url(), base + '/_trigger/subscribe');
+    assert.equal(res.status(), 200);
+    await d.locator('.trg-code').waitFor({ state: 'visible', timeout: 10000 });
+
+    assert.deepEqual(foreign, [], 'nothing sent to another origin');
+    await context.close();
+});

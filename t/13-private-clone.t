@@ -1,0 +1,97 @@
+#!/usr/bin/perl
+# `make demo` from a folder nobody else may enter, as a clone in a home
+# folder (mode 700) is: started by root, nginx's workers would run as
+# "nobody" and answer every page 404.  util/demo runs here from a copy of
+# the repository's demo in such a folder, on ports of its own
+# (DEMO_PORT, DEMO_APP_PORT, DEMO_REDIS_PORT), and must serve the shop,
+# its application behind it, and the API's rate limit as JSON, as
+# examples/nginx.conf configures them.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use TriggerTest;
+use Test::More;
+use POSIX qw(_exit setsid);
+
+plan skip_all => 'as root only: root starts the workers as another user'
+    if $>;
+
+my $t = TriggerTest->new->require_module;
+my $repo = $TriggerTest::REPO;
+my $home = $t->dir . '/home';
+mkdir $home or die "$home: $!";
+chmod 0700, $home or die "$home: $!";
+
+# what `git clone` and `make` leave there for util/demo
+my $clone = "$home/shop";
+mkdir $clone or die "$clone: $!";
+mkdir "$clone/build" or die "$clone/build: $!";
+system('cp', '-R', "$repo/util", "$repo/examples", "$clone/") == 0
+    or die 'cp failed';
+system('cp', $t->module_path, "$clone/build/") == 0 or die 'cp failed';
+
+my ($port, $port2, $redis) = ($t->port, $t->port(2), $t->redis_port);
+
+my $demo = fork // die "fork: $!";
+if ($demo == 0) {
+    setsid();
+    @ENV{qw(DEMO_PORT DEMO_APP_PORT DEMO_REDIS_PORT)} = ($port, $port2, $redis);
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>>', $t->dir . '/demo.out';
+    open STDERR, '>&', \*STDOUT;
+    exec "$clone/util/demo" or _exit(127);
+}
+
+# util/demo stops its nginx and Redis on TERM, also if this test dies
+sub stop_demo {
+    return 0 unless $demo;
+    kill 'TERM', $demo;
+    my $stopped = TriggerTest::wait_pid($demo, 20);
+    my $status = $?;
+    $demo = 0;
+    return $stopped && $status == 0;
+}
+END { my $rc = $?; stop_demo(); $? = $rc }
+
+ok wait_until(sub { $t->get('/')->status == 200 }, timeout => 20),
+    'the demo shop answers from a folder only its owner may enter'
+    or diag($t->read_file('demo.out'), $t->read_file("$clone/run/error.log"));
+
+my $v = $t->visitor;
+for my $path ('/', '/product/KETTLE-GOOSE', '/cart', '/checkout',
+              '/assets/shop.css')
+{
+    is $v->get($path)->status, 200, "$path: 200";
+}
+like $v->get('/')->body, qr{<strong>tracked</strong>},
+    'the page includes its partials and the visit is tracked in Redis';
+my $r = $v->get('/order/confirm?order=T-13&amount=9.90');
+is $r->status, 200, 'the order confirmation comes from the application';
+ok $v->orders->{'T-13'}, 'and its purchase is recorded'
+    or diag(explain $v->orders);
+
+# the API's limit_req: its 429 is JSON, like the module's own errors
+my $limited;
+for (1 .. 200) {
+    $r = $t->get('/_trigger/widget.js');
+    $limited = $r, last if $r->status != 200;
+}
+ok $limited, 'the API is rate limited';
+if ($limited) {
+    is $limited->status, 429, 'with 429';
+    is $limited->header('Content-Type'), 'application/json', 'as JSON';
+    is $limited->header('Cache-Control'), 'no-store', 'never cached';
+    is_deeply $limited->json, { ok => JSON::PP::false,
+                                error => 'too many requests' },
+        'saying why, as the module does';
+}
+
+my $log = $t->read_file("$clone/run/error.log");
+unlike $log, qr/Permission denied/, 'the workers can read every file';
+unlike $log, qr/\[(?:crit|alert|emerg)\]/, 'no critical errors';
+
+ok stop_demo(), 'util/demo stops on TERM and exits 0';
+ok !$t->get('/')->status, 'nginx is gone';
+
+$t->done;
