@@ -40,14 +40,15 @@
             viewed_title: 'You looked at',
             success_title: 'Your discount is ready!',
             success_text: 'Use code {code} at checkout. We have also sent it to your email.',
-            success_already: 'Check your inbox: your code is already there.',
+            success_confirm: 'Check your inbox: confirm your address and we will send your code.',
             copy: 'Copy',
             copied: 'Copied!',
             error_email: 'Please enter a valid email address.',
             error_consent: 'Please tick the box to continue.',
             error_generic: 'Something went wrong. Please try again.',
             error_limit: 'Too many attempts. Please try again later.',
-            error_token: 'This offer has expired. Please reload the page.'
+            error_token: 'This offer has expired. Please reload the page.',
+            error_unavailable: 'This offer is no longer available.'
         },
         ru: {
             title: '\u041f\u043e\u0434\u043e\u0436\u0434\u0438\u0442\u0435! \u0414\u0430\u0440\u0438\u043c \u0441\u043a\u0438\u0434\u043a\u0443 {discount}',
@@ -62,14 +63,15 @@
             viewed_title: '\u0412\u044b \u0441\u043c\u043e\u0442\u0440\u0435\u043b\u0438',
             success_title: '\u0421\u043a\u0438\u0434\u043a\u0430 \u0432\u0430\u0448\u0430!',
             success_text: '\u0412\u0432\u0435\u0434\u0438\u0442\u0435 \u043f\u0440\u043e\u043c\u043e\u043a\u043e\u0434 {code} \u043f\u0440\u0438 \u043e\u0444\u043e\u0440\u043c\u043b\u0435\u043d\u0438\u0438 \u0437\u0430\u043a\u0430\u0437\u0430. \u041c\u044b \u043e\u0442\u043f\u0440\u0430\u0432\u0438\u043b\u0438 \u0435\u0433\u043e \u0438 \u043d\u0430 \u043f\u043e\u0447\u0442\u0443.',
-            success_already: '\u041f\u0440\u043e\u0432\u0435\u0440\u044c\u0442\u0435 \u043f\u043e\u0447\u0442\u0443: \u043f\u0440\u043e\u043c\u043e\u043a\u043e\u0434 \u0443\u0436\u0435 \u0442\u0430\u043c.',
+            success_confirm: '\u041f\u0440\u043e\u0432\u0435\u0440\u044c\u0442\u0435 \u043f\u043e\u0447\u0442\u0443: \u043f\u043e\u0434\u0442\u0432\u0435\u0440\u0434\u0438\u0442\u0435 \u0430\u0434\u0440\u0435\u0441, \u0438 \u043c\u044b \u043f\u0440\u0438\u0448\u043b\u0451\u043c \u043f\u0440\u043e\u043c\u043e\u043a\u043e\u0434.',
             copy: '\u041a\u043e\u043f\u0438\u0440\u043e\u0432\u0430\u0442\u044c',
             copied: '\u0421\u043a\u043e\u043f\u0438\u0440\u043e\u0432\u0430\u043d\u043e!',
             error_email: '\u0412\u0432\u0435\u0434\u0438\u0442\u0435 \u043a\u043e\u0440\u0440\u0435\u043a\u0442\u043d\u044b\u0439 \u0430\u0434\u0440\u0435\u0441 \u043f\u043e\u0447\u0442\u044b.',
             error_consent: '\u041e\u0442\u043c\u0435\u0442\u044c\u0442\u0435 \u0441\u043e\u0433\u043b\u0430\u0441\u0438\u0435, \u0447\u0442\u043e\u0431\u044b \u043f\u0440\u043e\u0434\u043e\u043b\u0436\u0438\u0442\u044c.',
             error_generic: '\u0427\u0442\u043e-\u0442\u043e \u043f\u043e\u0448\u043b\u043e \u043d\u0435 \u0442\u0430\u043a. \u041f\u043e\u043f\u0440\u043e\u0431\u0443\u0439\u0442\u0435 \u0435\u0449\u0451 \u0440\u0430\u0437.',
             error_limit: '\u0421\u043b\u0438\u0448\u043a\u043e\u043c \u043c\u043d\u043e\u0433\u043e \u043f\u043e\u043f\u044b\u0442\u043e\u043a. \u041f\u043e\u043f\u0440\u043e\u0431\u0443\u0439\u0442\u0435 \u043f\u043e\u0437\u0436\u0435.',
-            error_token: '\u041f\u0440\u0435\u0434\u043b\u043e\u0436\u0435\u043d\u0438\u0435 \u0443\u0441\u0442\u0430\u0440\u0435\u043b\u043e. \u041e\u0431\u043d\u043e\u0432\u0438\u0442\u0435 \u0441\u0442\u0440\u0430\u043d\u0438\u0446\u0443.'
+            error_token: '\u041f\u0440\u0435\u0434\u043b\u043e\u0436\u0435\u043d\u0438\u0435 \u0443\u0441\u0442\u0430\u0440\u0435\u043b\u043e. \u041e\u0431\u043d\u043e\u0432\u0438\u0442\u0435 \u0441\u0442\u0440\u0430\u043d\u0438\u0446\u0443.',
+            error_unavailable: '\u042d\u0442\u043e \u043f\u0440\u0435\u0434\u043b\u043e\u0436\u0435\u043d\u0438\u0435 \u0431\u043e\u043b\u044c\u0448\u0435 \u043d\u0435\u0434\u043e\u0441\u0442\u0443\u043f\u043d\u043e.'
         }
     };
 
@@ -461,7 +463,8 @@ label{display:block;margin:0 0 6px;font-size:13px;font-weight:600}
 
                 done(s === 400 ? (/consent/.test(error) ? 'error_consent'
                                   : /token/.test(error) ? 'error_token' : 'error_email')
-                     : s === 403 ? 'error_token'
+                     : s === 403 ? (/not available/.test(error) ? 'error_unavailable'
+                                                                  : 'error_token')
                      : s === 429 ? 'error_limit' : 'error_generic',
                      res.ok && data.ok && data);
             }))
@@ -476,9 +479,9 @@ label{display:block;margin:0 0 6px;font-size:13px;font-weight:600}
         v.done = true;
         v.view.replaceWith(el('div', { class: 'body' },
             title,
-            /* no code: subscribed before, the code is in the mail */
+            /* no code: double opt-in, the code comes by email */
             code && el('div', { class: 'codebox' }, codeEl, copy),
-            el('p', { class: 'note', text: code ? text('success_text', code) : text('success_already') })));
+            el('p', { class: 'note', text: code ? text('success_text', code) : text('success_confirm') })));
         v.dialog.setAttribute('aria-labelledby', 'trg-stitle');
         v.dialog.removeAttribute('aria-describedby');
         title.focus();
