@@ -1,13 +1,15 @@
 /*
- * One asynchronous Redis connection per worker: hiredis's async API
- * attached to nginx's event loop, reconnecting with backoff, never
- * blocking the worker.
+ * Asynchronous Redis connections: hiredis's async API attached to
+ * nginx's event loop, reconnecting with backoff, never blocking the
+ * worker.  A worker has one for page views and the endpoints, and the
+ * letters' sender one of its own, so that pages never queue behind it.
  */
 
 
 #include <hiredis/async.h>
 
 #include "ngx_http_trigger_redis.h"
+#include "ngx_http_trigger_socket.h"
 
 
 /* for the TCP connect and the replies to the setup commands together */
@@ -17,7 +19,8 @@
 /* no reply for this long while commands wait: the connection is dead */
 #define NGX_HTTP_TRIGGER_REDIS_STALL            2000
 #define NGX_HTTP_TRIGGER_REDIS_MAX_PENDING      4096
-#define NGX_HTTP_TRIGGER_REDIS_MAX_SCRIPTS      8
+#define NGX_HTTP_TRIGGER_REDIS_MAX_SCRIPTS      16
+#define NGX_HTTP_TRIGGER_REDIS_MAX_CLIENTS      4
 
 
 typedef enum {
@@ -40,7 +43,8 @@ struct ngx_http_trigger_redis_cmd_s {
 };
 
 
-typedef struct {
+struct ngx_http_trigger_redis_s {
+    const char                         *name;
     redisAsyncContext                  *ac;
     ngx_http_trigger_redis_state_e      state;
     ngx_uint_t                          exiting;
@@ -64,7 +68,7 @@ typedef struct {
     time_t                              log_script;
     ngx_log_t                          *log;
     ngx_http_trigger_main_conf_t       *conf;
-} ngx_http_trigger_redis_t;
+};
 
 
 static void ngx_http_trigger_redis_connect(ngx_http_trigger_redis_t *rd);
@@ -84,12 +88,14 @@ static void ngx_http_trigger_redis_add_read(void *privdata);
 static void ngx_http_trigger_redis_del_read(void *privdata);
 static void ngx_http_trigger_redis_add_write(void *privdata);
 static void ngx_http_trigger_redis_del_write(void *privdata);
-static void ngx_http_trigger_redis_add_event(ngx_event_t *ev,
-    ngx_int_t event);
+static void ngx_http_trigger_redis_watch(ngx_event_t *ev, ngx_uint_t on);
 static void ngx_http_trigger_redis_cleanup(void *privdata);
 
 
-static ngx_http_trigger_redis_t    ngx_http_trigger_redis;
+ngx_http_trigger_redis_t  *ngx_http_trigger_redis_pages;
+
+static ngx_http_trigger_redis_t
+    *ngx_http_trigger_redis_clients[NGX_HTTP_TRIGGER_REDIS_MAX_CLIENTS];
 
 static ngx_http_trigger_script_t
     *ngx_http_trigger_scripts[NGX_HTTP_TRIGGER_REDIS_MAX_SCRIPTS];
@@ -129,55 +135,87 @@ ngx_http_trigger_log_allowed(time_t *last)
 }
 
 
-ngx_int_t
-ngx_http_trigger_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_trigger_main_conf_t *tmcf)
+ngx_http_trigger_redis_t *
+ngx_http_trigger_redis_create(ngx_cycle_t *cycle,
+    ngx_http_trigger_main_conf_t *tmcf, const char *name)
 {
+    ngx_uint_t                 i;
     ngx_http_trigger_redis_t  *rd;
 
-    rd = &ngx_http_trigger_redis;
+    for (i = 0; ngx_http_trigger_redis_clients[i]; i++) {
+        if (i + 1 == NGX_HTTP_TRIGGER_REDIS_MAX_CLIENTS) {
+            return NULL;
+        }
+    }
 
-    ngx_memzero(rd, sizeof(ngx_http_trigger_redis_t));
+    rd = ngx_calloc(sizeof(ngx_http_trigger_redis_t), cycle->log);
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    ngx_http_trigger_redis_clients[i] = rd;
+
+    rd->name = name;
     rd->log = cycle->log;
     rd->conf = tmcf;
     rd->backoff = NGX_HTTP_TRIGGER_REDIS_BACKOFF_MIN;
     rd->fresh = 1;
 
-    rd->dummy.fd = (ngx_socket_t) -1;
-    rd->dummy.data = rd;
-
-    rd->timer.handler = ngx_http_trigger_redis_timer_handler;
-    rd->timer.data = &rd->dummy;
-    rd->timer.log = cycle->log;
     /* a worker that shuts down never waits for it */
-    rd->timer.cancelable = 1;
+    ngx_http_trigger_timer_init(&rd->timer, &rd->dummy,
+                                ngx_http_trigger_redis_timer_handler, rd,
+                                cycle->log, 1);
 
     ngx_http_trigger_redis_connect(rd);
 
-    return NGX_OK;
+    return rd;
+}
+
+
+ngx_int_t
+ngx_http_trigger_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_trigger_main_conf_t *tmcf)
+{
+    ngx_http_trigger_redis_pages = ngx_http_trigger_redis_create(cycle, tmcf,
+                                                                 "pages");
+
+    return ngx_http_trigger_redis_pages ? NGX_OK : NGX_ERROR;
 }
 
 
 void
 ngx_http_trigger_redis_exit_process(void)
 {
+    ngx_uint_t                 i;
     ngx_http_trigger_redis_t  *rd;
 
-    rd = &ngx_http_trigger_redis;
-    rd->exiting = 1;
+    for (i = 0; i < NGX_HTTP_TRIGGER_REDIS_MAX_CLIENTS; i++) {
+        rd = ngx_http_trigger_redis_clients[i];
 
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
+        if (rd == NULL) {
+            break;
+        }
+
+        ngx_http_trigger_redis_clients[i] = NULL;
+        rd->exiting = 1;
+
+        if (rd->timer.timer_set) {
+            ngx_del_timer(&rd->timer);
+        }
+
+        if (rd->ac && rd->state == NGX_HTTP_TRIGGER_REDIS_READY) {
+            /* what is queued (the last counters) goes out, unawaited */
+            redisAsyncHandleWrite(rd->ac);
+        }
+
+        if (rd->ac) {
+            redisAsyncFree(rd->ac);
+        }
+
+        ngx_free(rd);
     }
 
-    if (rd->ac && rd->state == NGX_HTTP_TRIGGER_REDIS_READY) {
-        /* what is queued (the last counters) goes out, without waiting */
-        redisAsyncHandleWrite(rd->ac);
-    }
-
-    if (rd->ac) {
-        redisAsyncFree(rd->ac);
-    }
+    ngx_http_trigger_redis_pages = NULL;
 }
 
 
@@ -213,18 +251,14 @@ ngx_http_trigger_redis_connect(ngx_http_trigger_redis_t *rd)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, rd->log);
+    c = ngx_http_trigger_socket_attach(ac->c.fd, ac,
+                                       ngx_http_trigger_redis_read,
+                                       ngx_http_trigger_redis_write, rd->log);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_http_trigger_redis_down(rd);
         return;
     }
-
-    c->data = ac;
-    c->read->handler = ngx_http_trigger_redis_read;
-    c->write->handler = ngx_http_trigger_redis_write;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
 
     ac->data = rd;
     ac->ev.data = c;
@@ -474,7 +508,7 @@ ngx_http_trigger_redis_cmd_create(ngx_http_trigger_script_t *script,
 
     p = ngx_alloc(sizeof(ngx_http_trigger_redis_cmd_t)
                   + nargs * (sizeof(char *) + sizeof(size_t)) + size,
-                  ngx_http_trigger_redis.log);
+                  ngx_cycle->log);
     if (p == NULL) {
         return NULL;
     }
@@ -524,12 +558,14 @@ ngx_http_trigger_redis_cmd_arg_int(ngx_http_trigger_redis_cmd_t *cmd,
 
 
 ngx_int_t
-ngx_http_trigger_redis_eval(ngx_http_trigger_redis_cmd_t *cmd,
+ngx_http_trigger_redis_eval(ngx_http_trigger_redis_t *rd,
+    ngx_http_trigger_redis_cmd_t *cmd,
     ngx_http_trigger_redis_handler_pt handler, void *data)
 {
-    ngx_http_trigger_redis_t  *rd;
-
-    rd = &ngx_http_trigger_redis;
+    if (rd == NULL) {
+        ngx_free(cmd);
+        return NGX_DECLINED;
+    }
 
     /*
      * the worker's first connection takes commands while it is set up,
@@ -650,68 +686,52 @@ ngx_http_trigger_redis_write(ngx_event_t *ev)
 }
 
 
-/* level-triggered: hiredis reads at most 16 KB a call */
+/* hiredis asks for one direction at a time */
 
 static void
 ngx_http_trigger_redis_add_read(void *privdata)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t  *c = privdata;
 
-    c = privdata;
-
-    if (!c->read->active) {
-        ngx_http_trigger_redis_add_event(c->read, NGX_READ_EVENT);
-    }
+    ngx_http_trigger_redis_watch(c->read, 1);
 }
 
 
 static void
 ngx_http_trigger_redis_del_read(void *privdata)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t  *c = privdata;
 
-    c = privdata;
-
-    if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
+    ngx_http_trigger_redis_watch(c->read, 0);
 }
 
 
 static void
 ngx_http_trigger_redis_add_write(void *privdata)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t  *c = privdata;
 
-    c = privdata;
-
-    if (!c->write->active) {
-        ngx_http_trigger_redis_add_event(c->write, NGX_WRITE_EVENT);
-    }
+    ngx_http_trigger_redis_watch(c->write, 1);
 }
 
 
 static void
 ngx_http_trigger_redis_del_write(void *privdata)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t  *c = privdata;
 
-    c = privdata;
-
-    if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
+    ngx_http_trigger_redis_watch(c->write, 0);
 }
 
 
 static void
-ngx_http_trigger_redis_add_event(ngx_event_t *ev, ngx_int_t event)
+ngx_http_trigger_redis_watch(ngx_event_t *ev, ngx_uint_t on)
 {
     ngx_connection_t          *c;
     redisAsyncContext         *ac;
     ngx_http_trigger_redis_t  *rd;
 
-    if (ngx_add_event(ev, event, NGX_LEVEL_EVENT) == NGX_OK) {
+    if (ngx_http_trigger_socket_watch(ev, on) == NGX_OK) {
         return;
     }
 
@@ -722,7 +742,7 @@ ngx_http_trigger_redis_add_event(ngx_event_t *ev, ngx_int_t event)
     /* a deaf connection: the connect or stall timer drops it */
     if (ngx_http_trigger_log_allowed(&rd->log_failed)) {
         ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
-                      "trigger: redis %V: adding an event failed",
+                      "trigger: redis %V: watching the socket failed",
                       &rd->conf->addr);
     }
 }
@@ -741,19 +761,7 @@ ngx_http_trigger_redis_cleanup(void *privdata)
     ac = c->data;
     rd = ac->data;
 
-    ngx_http_trigger_redis_del_read(c);
-    ngx_http_trigger_redis_del_write(c);
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
+    ngx_http_trigger_socket_release(c);
 
     ngx_http_trigger_redis_down(rd);
 }

@@ -19,6 +19,7 @@ typedef struct {
 } ngx_http_trigger_script_t;
 
 
+typedef struct ngx_http_trigger_redis_s  ngx_http_trigger_redis_t;
 typedef struct ngx_http_trigger_redis_cmd_s  ngx_http_trigger_redis_cmd_t;
 
 /* reply is NULL when the connection went away; it is freed on return */
@@ -28,8 +29,16 @@ typedef void (*ngx_http_trigger_redis_handler_pt)(void *data,
 
 void ngx_http_trigger_redis_script(ngx_http_trigger_script_t *script);
 
+/* the worker's connection for page views and the endpoints */
+extern ngx_http_trigger_redis_t  *ngx_http_trigger_redis_pages;
+
+/* creates the pages' connection */
 ngx_int_t ngx_http_trigger_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_trigger_main_conf_t *tmcf);
+/* another connection of the worker's, e.g. the sender's; NULL on error */
+ngx_http_trigger_redis_t *ngx_http_trigger_redis_create(ngx_cycle_t *cycle,
+    ngx_http_trigger_main_conf_t *tmcf, const char *name);
+/* frees every connection */
 void ngx_http_trigger_redis_exit_process(void);
 
 ngx_http_trigger_redis_cmd_t *ngx_http_trigger_redis_cmd_create(
@@ -45,7 +54,8 @@ void ngx_http_trigger_redis_cmd_arg_int(ngx_http_trigger_redis_cmd_t *cmd,
  * first.  Anything else (NGX_DECLINED: no connection set up): nothing was
  * sent and cmd is already freed.
  */
-ngx_int_t ngx_http_trigger_redis_eval(ngx_http_trigger_redis_cmd_t *cmd,
+ngx_int_t ngx_http_trigger_redis_eval(ngx_http_trigger_redis_t *rd,
+    ngx_http_trigger_redis_cmd_t *cmd,
     ngx_http_trigger_redis_handler_pt handler, void *data);
 void ngx_http_trigger_redis_detach(ngx_http_trigger_redis_cmd_t *cmd);
 

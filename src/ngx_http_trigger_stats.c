@@ -144,7 +144,10 @@ ngx_http_trigger_stats_flush(void)
         ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_http_trigger_stats[i].n);
     }
 
-    if (ngx_http_trigger_redis_eval(cmd, NULL, NULL) == NGX_OK) {
+    if (ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd, NULL,
+                                    NULL)
+        == NGX_OK)
+    {
         ngx_http_trigger_nstats = 0;
     }
 }

@@ -476,7 +476,8 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     }
 
     if (!wait) {
-        return ngx_http_trigger_redis_eval(cmd, ngx_http_trigger_track_sent,
+        return ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd,
+                                           ngx_http_trigger_track_sent,
                                            NULL) == NGX_OK
                ? NGX_OK : NGX_DECLINED;
     }
@@ -489,7 +490,8 @@ ngx_int_t
 ngx_http_trigger_wait(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_redis_cmd_t *cmd, ngx_http_trigger_parse_pt parse)
 {
-    if (ngx_http_trigger_redis_eval(cmd, ngx_http_trigger_reply, ctx)
+    if (ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd,
+                                    ngx_http_trigger_reply, ctx)
         != NGX_OK)
     {
         ctx->status = NGX_HTTP_TRIGGER_STATUS_UNAVAILABLE;
@@ -831,7 +833,8 @@ ngx_http_trigger_track_status(ngx_http_request_t *r,
     ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
     ngx_http_trigger_redis_cmd_arg(cmd, key, key_len);
 
-    (void) ngx_http_trigger_redis_eval(cmd, NULL, NULL);
+    (void) ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd,
+                                       NULL, NULL);
 }
 
 

@@ -368,7 +368,8 @@ ngx_http_trigger_offer_request(ngx_http_request_t *r,
     ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) group, 1);
     ngx_http_trigger_redis_cmd_arg_int(cmd, st.now);
 
-    (void) ngx_http_trigger_redis_eval(cmd, ngx_http_trigger_mark_reply,
+    (void) ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd,
+                                       ngx_http_trigger_mark_reply,
                                        (void *) visitors);
 }
 
