@@ -27,8 +27,33 @@ typedef enum {
     NGX_HTTP_TRIGGER_API_WIDGET,
     NGX_HTTP_TRIGGER_API_SUBSCRIBE,
     NGX_HTTP_TRIGGER_API_DECLINE,
-    NGX_HTTP_TRIGGER_API_CONFIRM
+    NGX_HTTP_TRIGGER_API_CONFIRM,
+    NGX_HTTP_TRIGGER_API_UNSUBSCRIBE
 } ngx_http_trigger_api_e;
+
+
+/* the letters' signed links: what each does, and its pages */
+
+typedef struct {
+    const char                  *purpose;
+    ngx_http_trigger_script_t   *script;
+    /* the script's second key, after the address's record */
+    const char                  *key;
+    const char                  *ask;
+    const char                  *button;
+    const char                  *done;
+} ngx_http_trigger_link_t;
+
+
+static ngx_http_trigger_link_t  ngx_http_trigger_links[] = {
+    { "confirm", &ngx_http_trigger_confirm_script, "queue",
+      "Please confirm your address.", "Confirm",
+      "Thank you: your address is confirmed, and your promo code is on "
+      "its way." },
+    { "unsubscribe", &ngx_http_trigger_unsubscribe_script, "suppressed",
+      "Unsubscribe from our emails?", "Unsubscribe",
+      "You are unsubscribed: you will get no more emails from us." }
+};
 
 
 static ngx_http_trigger_api_e ngx_http_trigger_api_endpoint(
@@ -57,13 +82,14 @@ static void ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static void ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
-static ngx_int_t ngx_http_trigger_api_confirm(ngx_http_request_t *r);
-static void ngx_http_trigger_confirm_parse(ngx_http_trigger_ctx_t *ctx,
+static ngx_int_t ngx_http_trigger_api_link(ngx_http_request_t *r,
+    ngx_http_trigger_link_t *l);
+static void ngx_http_trigger_link_parse(ngx_http_trigger_ctx_t *ctx,
     void *data);
-static void ngx_http_trigger_api_confirm_done(ngx_http_request_t *r,
+static void ngx_http_trigger_api_link_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_trigger_api_page(ngx_http_request_t *r,
-    ngx_uint_t status, const char *text, ngx_uint_t button);
+    ngx_uint_t status, const char *text, const char *button);
 static ngx_int_t ngx_http_trigger_api_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
 static ngx_int_t ngx_http_trigger_send(ngx_http_request_t *r,
@@ -75,16 +101,18 @@ static ngx_int_t ngx_http_trigger_add_header(ngx_http_request_t *r,
 /*
  * KEYS: the visitor, the email's record, the new code, the chain queue,
  * the token's use, this address's and the shop's codes in the current
- * limit window, today's counters.  ARGV: now, email, code, code expiry,
- * time zone, language, visitor id, subscriptions per visitor and their
- * period, visitor ttl, email ttl, decline pause, codes per address, per
- * shop, the two windows, token ttl, double opt-in (0/1), counters' ttl.
+ * limit window, today's counters, the suppressed addresses.  ARGV: now,
+ * email, code, code expiry, time zone, language, visitor id,
+ * subscriptions per visitor and their period, visitor ttl, email ttl,
+ * decline pause, codes per address, per shop, the two windows, token
+ * ttl, double opt-in (0/1), counters' ttl, the email's digest.
  *
  * A token answers once: a retry of the same answer (the widget's, after a
  * timeout) gets the same result, another answer nothing.  A code only
  * for a visitor who may have the offer now.  An address gets one chain:
  * a code for a known address starts none, and the answer does not say
- * whether the address was known.
+ * whether the address was known.  An unsubscribed address is never
+ * mailed again from here (the admin location resubscribes it).
  */
 
 ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
@@ -127,7 +155,8 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "           'expires', ARGV[4])\n"
     "redis.call('EXPIRE', tk, ARGV[17])\n"
     "count('offer_subscribed')\n"
-    "if redis.call('EXISTS', ek) == 0 then\n"
+    "if redis.call('EXISTS', ek) == 0\n"
+    "   and redis.call('SISMEMBER', KEYS[9], ARGV[20]) == 0 then\n"
     "  redis.call('HSET', ek, 'email', ARGV[2], 'vid', ARGV[7],\n"
     "             'code', ARGV[3], 'code_expires', ARGV[4], 'tz', ARGV[5],\n"
     "             'lang', ARGV[6], 'created', now, 'step', 0,\n"
@@ -153,6 +182,23 @@ ngx_http_trigger_script_t  ngx_http_trigger_confirm_script = {
     "  redis.call('HSET', KEYS[1], 'state', 'queued',\n"
     "             'confirmed', ARGV[1])\n"
     "  redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1])\n"
+    "end\n"
+    "return 'ok'\n"),
+    { 0 }
+};
+
+
+/*
+ * KEYS: the email's record, the suppression set.  ARGV: now, the
+ * address's digest.  An address that was never subscribed is suppressed
+ * too: it will get nothing if it ever is.
+ */
+
+ngx_http_trigger_script_t  ngx_http_trigger_unsubscribe_script = {
+    ngx_string(
+    "redis.call('SADD', KEYS[2], ARGV[2])\n"
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  redis.call('HSET', KEYS[1], 'unsubscribed', ARGV[1])\n"
     "end\n"
     "return 'ok'\n"),
     { 0 }
@@ -186,8 +232,11 @@ ngx_http_trigger_api_handler(ngx_http_request_t *r)
         return ngx_http_trigger_api_widget(r);
     }
 
-    if (endpoint == NGX_HTTP_TRIGGER_API_CONFIRM) {
-        return ngx_http_trigger_api_confirm(r);
+    if (endpoint == NGX_HTTP_TRIGGER_API_CONFIRM
+        || endpoint == NGX_HTTP_TRIGGER_API_UNSUBSCRIBE)
+    {
+        return ngx_http_trigger_api_link(r, &ngx_http_trigger_links[
+                   endpoint == NGX_HTTP_TRIGGER_API_CONFIRM ? 0 : 1]);
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -371,6 +420,10 @@ ngx_http_trigger_api_endpoint(ngx_http_request_t *r)
 
     if (name.len == 7 && ngx_strncmp(name.data, "confirm", 7) == 0) {
         return NGX_HTTP_TRIGGER_API_CONFIRM;
+    }
+
+    if (name.len == 11 && ngx_strncmp(name.data, "unsubscribe", 11) == 0) {
+        return NGX_HTTP_TRIGGER_API_UNSUBSCRIBE;
     }
 
     return NGX_HTTP_TRIGGER_API_NONE;
@@ -727,10 +780,10 @@ static ngx_int_t
 ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_answer_t *answer)
 {
-    u_char                        *p, *keys, *k[8], *dot, *end;
+    u_char                        *p, *keys, *k[9], *dot, *end;
     u_char                         code[NGX_HTTP_TRIGGER_CODE_LEN];
     u_char                         digest[40];
-    size_t                         len[8];
+    size_t                         len[9];
     time_t                         now, expires, token_expires;
     ngx_str_t                     *prefix, *addr;
     ngx_uint_t                     i;
@@ -757,7 +810,7 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
 
     ngx_http_trigger_sha1_hex(digest, answer->email, answer->email_len);
 
-    keys = ngx_pnalloc(r->pool, 8 * (64 + 64) + addr->len
+    keys = ngx_pnalloc(r->pool, 9 * (64 + 64) + addr->len
                                 + NGX_HTTP_TRIGGER_TOKEN_MAX);
     if (keys == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -787,24 +840,27 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     k[7] = p;
     p += ngx_http_trigger_stats_key(p);
 
-    for (i = 0; i < 7; i++) {
+    k[8] = p;
+    p = ngx_sprintf(p, "%Vsuppressed", prefix);
+
+    for (i = 0; i < 8; i++) {
         len[i] = k[i + 1] - k[i];
     }
 
-    len[7] = p - k[7];
+    len[8] = p - k[8];
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_subscribe_script,
-                    1 + 8 + 19,
-                    1 + (p - keys) + answer->email_len + answer->tz_len
+                    1 + 9 + 20,
+                    1 + (p - keys) + answer->email_len + answer->tz_len + 40
                     + NGX_HTTP_TRIGGER_CODE_LEN + tlcf->widget_lang.len
                     + NGX_HTTP_TRIGGER_VID_LEN + 15 * NGX_INT64_LEN);
     if (cmd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "8", 1);
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "9", 1);
 
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < 9; i++) {
         ngx_http_trigger_redis_cmd_arg(cmd, k[i], len[i]);
     }
 
@@ -834,6 +890,7 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
                                        ngx_max(token_expires - now, 1));
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->double_opt_in);
     ngx_http_trigger_redis_cmd_arg_int(cmd, NGX_HTTP_TRIGGER_STATS_TTL);
+    ngx_http_trigger_redis_cmd_arg(cmd, digest, 40);
 
     ctx->resume = ngx_http_trigger_api_subscribe_done;
 
@@ -980,16 +1037,18 @@ ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
 
 
 /*
- * The link of the double opt-in letter: {api}confirm?e=<sha1 of the
- * address>&t=<token>.  GET shows a button, so that a mail scanner that
- * follows links confirms nothing; its POST confirms.  The signed link is
- * the authority here, not the origin: no cookie, no JSON needed.
+ * The signed links of the letters, {api}<name>?e=<sha1 of the address>&
+ * t=<token>: "confirm" (double opt-in) and "unsubscribe".  GET shows a
+ * button, so that a mail scanner that follows links changes nothing; its
+ * POST acts, as does a mail client's one-click POST (RFC 8058: no cookie,
+ * 200, no redirect).  The signed link is the authority here, not the
+ * origin: no cookie, no JSON needed.
  */
 
 static ngx_int_t
-ngx_http_trigger_api_confirm(ngx_http_request_t *r)
+ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
 {
-    u_char                        *p, key[64 + 7 + 40];
+    u_char                        *p, key[64 + 16 + 40];
     ngx_int_t                      rc;
     ngx_str_t                      digest, token;
     ngx_uint_t                     i;
@@ -1013,7 +1072,7 @@ ngx_http_trigger_api_confirm(ngx_http_request_t *r)
         || digest.len != 40)
     {
         return ngx_http_trigger_api_page(r, NGX_HTTP_BAD_REQUEST,
-                                         "This link is incomplete.", 0);
+                                         "This link is incomplete.", NULL);
     }
 
     for (i = 0; i < digest.len; i++) {
@@ -1021,23 +1080,23 @@ ngx_http_trigger_api_confirm(ngx_http_request_t *r)
               || (digest.data[i] >= 'a' && digest.data[i] <= 'f')))
         {
             return ngx_http_trigger_api_page(r, NGX_HTTP_BAD_REQUEST,
-                                             "This link is incomplete.", 0);
+                                             "This link is incomplete.",
+                                             NULL);
         }
     }
 
     if (!ngx_http_trigger_token_valid(token.data, token.len,
                                       tmcf->secret.data, tmcf->secret.len,
-                                      "confirm", digest.data, digest.len,
+                                      l->purpose, digest.data, digest.len,
                                       ngx_time()))
     {
         return ngx_http_trigger_api_page(r, NGX_HTTP_FORBIDDEN,
                                          "This link is not valid or has "
-                                         "expired.", 0);
+                                         "expired.", NULL);
     }
 
     if (r->method != NGX_HTTP_POST) {
-        return ngx_http_trigger_api_page(r, NGX_HTTP_OK,
-                                         "Please confirm your address.", 1);
+        return ngx_http_trigger_api_page(r, NGX_HTTP_OK, l->ask, l->button);
     }
 
     ctx = ngx_http_trigger_create_ctx(r);
@@ -1046,29 +1105,30 @@ ngx_http_trigger_api_confirm(ngx_http_request_t *r)
     }
 
     ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_trigger_module);
-    ctx->resume = ngx_http_trigger_api_confirm_done;
+    ctx->resume = ngx_http_trigger_api_link_done;
 
     p = ngx_sprintf(key, "%Vemail:%V", &tmcf->key_prefix, &digest);
 
-    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_confirm_script,
-                                            4, 1 + (p - key) + 64 + 6
-                                               + NGX_INT64_LEN);
+    cmd = ngx_http_trigger_redis_cmd_create(l->script, 5,
+                                            1 + 2 * sizeof(key)
+                                            + NGX_INT64_LEN + 40);
     if (cmd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "2", 1);
     ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
-    p = ngx_sprintf(key, "%Vqueue", &tmcf->key_prefix);
+    p = ngx_sprintf(key, "%V%s", &tmcf->key_prefix, l->key);
     ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
     ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+    ngx_http_trigger_redis_cmd_arg(cmd, digest.data, digest.len);
 
     r->main->count++;
 
-    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_confirm_parse)
+    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_link_parse)
         != NGX_OK)
     {
-        ngx_http_trigger_api_confirm_done(r, ctx);
+        ngx_http_trigger_api_link_done(r, ctx);
     }
 
     return NGX_DONE;
@@ -1076,7 +1136,7 @@ ngx_http_trigger_api_confirm(ngx_http_request_t *r)
 
 
 static void
-ngx_http_trigger_confirm_parse(ngx_http_trigger_ctx_t *ctx, void *data)
+ngx_http_trigger_link_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 {
     redisReply  *reply = data;
 
@@ -1092,24 +1152,26 @@ ngx_http_trigger_confirm_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 
 
 static void
-ngx_http_trigger_api_confirm_done(ngx_http_request_t *r,
+ngx_http_trigger_api_link_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    ngx_int_t                 rc;
+    ngx_http_trigger_link_t  *l;
+
+    l = &ngx_http_trigger_links[ngx_http_trigger_api_endpoint(r)
+                                == NGX_HTTP_TRIGGER_API_CONFIRM ? 0 : 1];
 
     if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
         rc = ngx_http_trigger_api_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "Please try again in a minute.", 1);
+                                       "Please try again in a minute.",
+                                       l->button);
 
     } else if (ctx->answer.len == 0) {
         rc = ngx_http_trigger_api_page(r, NGX_HTTP_NOT_FOUND,
-                                       "This link has expired.", 0);
+                                       "This link has expired.", NULL);
 
     } else {
-        rc = ngx_http_trigger_api_page(r, NGX_HTTP_OK,
-                                       "Thank you: your address is "
-                                       "confirmed, and your promo code is "
-                                       "on its way.", 0);
+        rc = ngx_http_trigger_api_page(r, NGX_HTTP_OK, l->done, NULL);
     }
 
     ngx_http_finalize_request(r, rc);
@@ -1120,7 +1182,7 @@ ngx_http_trigger_api_confirm_done(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_trigger_api_page(ngx_http_request_t *r, ngx_uint_t status,
-    const char *text, ngx_uint_t button)
+    const char *text, const char *button)
 {
     u_char           *p, *end;
     size_t            len;
@@ -1135,11 +1197,13 @@ ngx_http_trigger_api_page(ngx_http_request_t *r, ngx_uint_t status,
         "margin:3em auto;padding:0 1em\"><p>";
     static const char  form[] =
         "<form method=\"post\"><button type=\"submit\" "
-        "style=\"font:inherit;padding:.5em 1.5em\">Confirm</button></form>";
+        "style=\"font:inherit;padding:.5em 1.5em\">";
+    static const char  form_end[] = "</button></form>";
     static const char  tail[] = "</body></html>\n";
 
     len = sizeof(head) - 1 + ngx_strlen(text) + sizeof("</p>") - 1
-          + sizeof(form) - 1 + sizeof(tail) - 1;
+          + sizeof(form) - 1 + (button ? ngx_strlen(button) : 0)
+          + sizeof(form_end) - 1 + sizeof(tail) - 1;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -1152,6 +1216,8 @@ ngx_http_trigger_api_page(ngx_http_request_t *r, ngx_uint_t status,
 
     if (button) {
         end = ngx_cpymem(end, form, sizeof(form) - 1);
+        end = ngx_cpymem(end, button, ngx_strlen(button));
+        end = ngx_cpymem(end, form_end, sizeof(form_end) - 1);
     }
 
     end = ngx_cpymem(end, tail, sizeof(tail) - 1);

@@ -13,6 +13,7 @@
 
 extern ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script;
 extern ngx_http_trigger_script_t  ngx_http_trigger_confirm_script;
+extern ngx_http_trigger_script_t  ngx_http_trigger_unsubscribe_script;
 
 
 ngx_int_t ngx_http_trigger_api_handler(ngx_http_request_t *r);

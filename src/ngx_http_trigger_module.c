@@ -965,6 +965,7 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     ngx_http_trigger_redis_script(&ngx_http_trigger_mark_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_subscribe_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_confirm_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_unsubscribe_script);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 

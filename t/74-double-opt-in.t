@@ -8,8 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use TriggerTest;
-use Digest::SHA qw(sha1_hex hmac_sha256);
-use MIME::Base64 qw(encode_base64url);
+use Digest::SHA qw(sha1_hex);
 
 my $t = TriggerTest->new->require_module;
 $t->start_redis;
@@ -44,10 +43,8 @@ sub offer_token {
 # the link the confirmation letter carries
 sub confirm_link {
     my ($email, $expires, $secret) = @_;
-    my $digest = sha1_hex($email);
-    my $mac = substr(hmac_sha256("confirm:$digest:$expires",
-                                 $secret // $t->secret), 0, 16);
-    return "/_trigger/confirm?e=$digest&t=$expires." . encode_base64url($mac);
+    return $t->signed_link('confirm', $email, $expires,
+                           $secret ? (secret => $secret) : ());
 }
 
 my $v = $t->visitor;

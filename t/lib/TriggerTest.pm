@@ -39,6 +39,8 @@ package TriggerTest;
 #   %%REDIS_SOCK%%    its unix socket (TMP/redis.sock, mode 777)
 #   %%TMP%%           the temp dir; %%HTML%% = TMP/html (a document root)
 #   %%SECRET%%        a 32-char trigger_secret ($t->secret)
+#   (links)           $t->signed_link(purpose, email, expires) is the path
+#                     of a letter's confirm/unsubscribe link
 #   %%PURCHASE_KEY%%  a trigger_api_purchase_key; $v->signed_purchase(
 #                     order =>, cents =>, promo =>) makes events it signs
 #   %%TIMEOUT%%       a generous trigger_redis_timeout for tests that do
@@ -312,6 +314,18 @@ sub redis {
                    (defined $self->{redis_password}
                        ? (password => $self->{redis_password}) : ()));
     };
+}
+
+# the path of a letter's signed link, as the module makes it:
+# /_trigger/<purpose>?e=<sha1 of the address>&t=<expiry>.<mac>
+sub signed_link {
+    my ($self, $purpose, $email, $expires, %o) = @_;
+    my $digest = Digest::SHA::sha1_hex($email);
+    my $mac = substr(Digest::SHA::hmac_sha256("$purpose:$digest:$expires",
+                                              $o{secret} // $SECRET), 0, 16);
+    require MIME::Base64;
+    return ($o{api} // '/_trigger/') . "$purpose?e=$digest&t=$expires."
+           . MIME::Base64::encode_base64url($mac);
 }
 
 sub key_prefix {
