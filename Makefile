@@ -10,10 +10,13 @@ SRCS      := $(wildcard src/*.c src/*.h) config
 CC_OPT    := -fPIC -g -O2 -Wall -Werror
 
 UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
-             src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c
+             src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c \
+             src/ngx_http_trigger_template.c
 UNIT_BIN  := $(BUILD)/unit_tests
+SPEC_BIN  := $(BUILD)/template_spec
+SPEC_DIR  ?= $(REPO)/../shared/test-vectors/mustache-spec
 
-.PHONY: all deps unit test valgrind demo bench clean static
+.PHONY: all deps unit template-spec test valgrind demo bench clean static
 
 all: $(MODULE)
 
@@ -58,7 +61,18 @@ $(UNIT_BIN): t/unit/unit_tests.c $(UNIT_SRCS) src/*.h
 	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ t/unit/unit_tests.c \
 	    $(UNIT_SRCS) -ljansson -lcrypto
 
-unit: $(UNIT_BIN)
+$(SPEC_BIN): t/unit/template_spec.c src/ngx_http_trigger_template.c \
+             src/ngx_http_trigger_template.h
+	mkdir -p $(BUILD)
+	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ t/unit/template_spec.c \
+	    src/ngx_http_trigger_template.c -ljansson
+
+# the official Mustache tests, where ../shared is (CI, developers)
+template-spec: $(SPEC_BIN)
+	@if test -d $(SPEC_DIR); then $(SPEC_BIN) $(SPEC_DIR); \
+	else echo "1..0 # SKIP no Mustache spec tests in $(SPEC_DIR)"; fi
+
+unit: $(UNIT_BIN) template-spec
 	$(UNIT_BIN)
 
 test: deps

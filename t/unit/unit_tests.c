@@ -4,12 +4,14 @@
 
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngx_http_trigger_sign.h"
 #include "ngx_http_trigger_event.h"
 #include "ngx_http_trigger_offer.h"
 #include "ngx_http_trigger_html.h"
+#include "ngx_http_trigger_template.h"
 
 
 static int  tests;
@@ -631,6 +633,268 @@ test_offer(void)
 }
 
 
+#define CS(s)  (s), sizeof(s) - 1
+
+
+/* the partials of the template tests: "self" includes itself */
+
+static const ngx_http_trigger_template_t *
+test_partial(void *data, const char *name, size_t len)
+{
+    ngx_http_trigger_template_t  **partials = data;
+
+    if (strcmp(name, "self") == 0 && len == 4) {
+        return partials[0];
+    }
+
+    if (strcmp(name, "item") == 0 && len == 4) {
+        return partials[1];
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Renders tpl against the JSON data (NULL: none) into a buffer of max
+ * bytes; returns the text, or the error's description.
+ */
+
+static const char *
+test_render(const char *tpl, const char *data, unsigned flags, size_t max)
+{
+    int                               rc;
+    char                              err[256];
+    json_t                           *ctx;
+    ngx_http_trigger_template_t      *t, *partials[2];
+    ngx_http_trigger_template_buf_t   out;
+    static char                       text[16384];
+
+    t = ngx_http_trigger_template_compile(tpl, strlen(tpl), err, sizeof(err));
+    if (t == NULL) {
+        snprintf(text, sizeof(text), "%s", err);
+        return text;
+    }
+
+    partials[0] = ngx_http_trigger_template_compile(CS("x{{>self}}"), err,
+                                                    sizeof(err));
+    partials[1] = ngx_http_trigger_template_compile(
+                      CS("<li>{{name}}: {{price}}</li>\n"), err, sizeof(err));
+
+    ctx = data ? json_loads(data, JSON_DECODE_ANY, NULL) : NULL;
+
+    ngx_http_trigger_template_buf_init(&out, max);
+    rc = ngx_http_trigger_template_render(t, ctx, test_partial, partials,
+                                          flags, &out);
+
+    snprintf(text, sizeof(text), "%s",
+             rc == NGX_HTTP_TRIGGER_TEMPLATE_OK
+             ? out.data : ngx_http_trigger_template_strerror(rc));
+
+    ngx_http_trigger_template_buf_free(&out);
+    json_decref(ctx);
+    ngx_http_trigger_template_free(partials[0]);
+    ngx_http_trigger_template_free(partials[1]);
+    ngx_http_trigger_template_free(t);
+
+    return text;
+}
+
+
+#define R(tpl, data)  test_render(tpl, data, 0, 1 << 20)
+
+
+static void
+test_template_errors(void)
+{
+    int   i;
+    char  deep[33 * 12 + 1];
+
+    ok(strcmp(R("Hello\n{{#items}}\n<li>{{name}}</li>\n", "{}"),
+              "line 2, column 1: section \"items\" is not closed") == 0,
+       "template: unclosed section, where it opens");
+
+    ok(strcmp(R("{{#a}}\n  {{/b}}", "{}"),
+              "line 2, column 3: section \"a\" (line 1, column 1) closed as"
+              " \"b\"") == 0, "template: mismatched section names");
+
+    ok(strcmp(R("{{/a}}", "{}"),
+              "line 1, column 1: \"a\" closes no section") == 0,
+       "template: a closing tag without its section");
+
+    ok(strcmp(R("ab\ncd {{= <% =}}", "{}"),
+              "line 2, column 4: bad delimiters \"<%\"") == 0,
+       "template: bad delimiters");
+
+    ok(strcmp(R("Hi {{name", "{}"),
+              "line 1, column 4: tag not closed: no \"}}\"") == 0,
+       "template: unclosed tag");
+
+    ok(strcmp(R("{{{name}}", "{}"),
+              "line 1, column 1: tag not closed: no \"}}}\"") == 0,
+       "template: unclosed triple mustache");
+
+    ok(strcmp(R("{{=<% %>}}", "{}"),
+              "line 1, column 1: tag not closed: no \"=}}\"") == 0,
+       "template: unclosed delimiters tag");
+
+    ok(strcmp(R("{{=<% %>=}}\n<%first name%>", "{}"),
+              "line 2, column 1: bad name \"first name\"") == 0,
+       "template: a name with a blank, after new delimiters");
+
+    ok(strcmp(R("{{a..b}}", "{}"), "line 1, column 1: bad name \"a..b\"")
+       == 0, "template: an empty part of a dotted name");
+
+    for (i = 0; i < 33; i++) {
+        memcpy(deep + i * 6, "{{#a}}", 6);
+        memcpy(deep + 33 * 6 + i * 6, "{{/a}}", 6);
+    }
+
+    deep[sizeof(deep) - 1] = '\0';
+
+    ok(strcmp(R(deep, "{}"),
+              "line 1, column 193: sections nested deeper than 32") == 0,
+       "template: nesting limit");
+}
+
+
+static void
+test_template_render(void)
+{
+    int                               rc;
+    char                              err[64];
+    json_t                           *ctx;
+    ngx_http_trigger_template_t      *t;
+    ngx_http_trigger_template_buf_t   out;
+
+    ok(strcmp(R("Hi {{first_name}}, {{cart.total}}!", "{}"), "Hi , !") == 0,
+       "template: missing variables render empty");
+    ok(strcmp(R("Hi {{first_name}}!", NULL), "Hi !") == 0,
+       "template: no data at all");
+    ok(strcmp(R("{{#cart}}in cart{{/cart}}{{^cart}}empty{{/cart}}", "{}"),
+              "empty") == 0, "template: a missing section is false");
+
+    ok(strcmp(R("<p>{{name}}</p> {{{name}}} {{&name}}",
+                "{\"name\":\"<b>Tom & Jerry's \\\"mug\\\"</b>\"}"),
+              "<p>&lt;b&gt;Tom &amp; Jerry&#39;s &quot;mug&quot;&lt;/b&gt;"
+              "</p> <b>Tom & Jerry's \"mug\"</b> <b>Tom & Jerry's \"mug\"</b>")
+       == 0, "template: a product name with HTML is escaped");
+
+    ok(strcmp(test_render("{{name}}", "{\"name\":\"Tom & <Jerry>\"}",
+                          NGX_HTTP_TRIGGER_TEMPLATE_TEXT, 1 << 20),
+              "Tom & <Jerry>") == 0, "template: plain-text mode");
+
+    ok(strcmp(R("{{a}} {{b}} {{c}} {{d}} {{e}} {{f}} {{g}} {{h}} {{i}}",
+                "{\"a\":1500000.0,\"b\":0.1,\"c\":19.99,\"d\":-2.5,"
+                "\"e\":1e21,\"f\":1.5e-7,\"g\":0.000001,\"h\":-42,"
+                "\"i\":true}"),
+              "1500000 0.1 19.99 -2.5 1e+21 1.5e-7 0.000001 -42 true") == 0,
+       "template: numbers as JavaScript writes them");
+
+    ok(strcmp(R("{{#n}}n{{/n}}{{#s}}s{{/s}}{{#l}}l{{/l}}{{#o}}o{{/o}}",
+                "{\"n\":0,\"s\":\"\",\"l\":[],\"o\":{}}"), "o") == 0,
+       "template: 0, \"\" and [] are false, {} is true");
+
+    ok(strcmp(R("<ul>\n{{#items}}\n  {{>item}}\n{{/items}}\n</ul>",
+                "{\"items\":[{\"name\":\"Mug\",\"price\":9.5},"
+                "{\"name\":\"Cup\",\"price\":4}]}"),
+              "<ul>\n  <li>Mug: 9.5</li>\n  <li>Cup: 4</li>\n</ul>") == 0,
+       "template: a standalone partial in a list, indented");
+
+    ok(strcmp(R("{{>self}}", "{}"), "partials nested too deep") == 0,
+       "template: a partial including itself stops");
+
+    ok(strcmp(R("{{#l}}{{#l}}{{#l}}{{#l}}{{/l}}{{/l}}{{/l}}{{/l}}",
+                "{\"l\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+                "21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,"
+                "40]}"), "too many steps") == 0,
+       "template: runaway work stops");
+
+    /* the size limit, and a failed render leaves the buffer as it was */
+
+    t = ngx_http_trigger_template_compile(CS("{{x}}{{x}}"), err, sizeof(err));
+    ctx = json_pack("{s:s}", "x", "12345");
+    ngx_http_trigger_template_buf_init(&out, 10);
+
+    rc = ngx_http_trigger_template_render(t, ctx, NULL, NULL, 0, &out);
+    ok(rc == NGX_HTTP_TRIGGER_TEMPLATE_OK && out.len == 10
+       && strcmp(out.data, "1234512345") == 0,
+       "template: output of exactly the maximum size");
+
+    out.len = 3;
+    rc = ngx_http_trigger_template_render(t, ctx, NULL, NULL, 0, &out);
+    ok(rc == NGX_HTTP_TRIGGER_TEMPLATE_ETOOBIG && out.len == 3
+       && strcmp(out.data, "123") == 0,
+       "template: over the maximum size, the buffer is unchanged");
+
+    json_decref(ctx);
+    ctx = json_pack("{s:s}", "x", "&&&");
+    out.len = 0;
+
+    rc = ngx_http_trigger_template_render(t, ctx, NULL, NULL, 0, &out);
+    ok(rc == NGX_HTTP_TRIGGER_TEMPLATE_ETOOBIG && out.len == 0,
+       "template: the limit counts escaped text");
+
+    json_decref(ctx);
+    ngx_http_trigger_template_buf_free(&out);
+    ngx_http_trigger_template_free(t);
+}
+
+
+/* a letter of about 10 KB with a list of 3 items, rendered twice */
+
+static void
+test_template_letter(void)
+{
+    int                               rc, i;
+    char                              err[64], *text, *p;
+    json_t                           *ctx;
+    ngx_http_trigger_template_t      *t;
+    ngx_http_trigger_template_buf_t   out;
+    static const char                 head[] =
+        "<p>Hello {{first_name}},</p>\n<ul>\n{{#items}}\n"
+        "  <li>{{name}}: {{price}}</li>\n{{/items}}\n</ul>\n";
+    static const char                 list[] =
+        "<p>Hello Ann,</p>\n<ul>\n  <li>Mug: 9.5</li>\n"
+        "  <li>Cup: 4.25</li>\n  <li>Tea: 3</li>\n</ul>\n";
+
+    text = malloc(sizeof(head) - 1 + 100 * 100 + 1);
+    memcpy(text, head, sizeof(head) - 1);
+    p = text + sizeof(head) - 1;
+
+    for (i = 0; i < 100; i++) {
+        memcpy(p, "<p>Lorem ipsum dolor sit amet, consectetur adipiscing "
+                  "elit, sed do eiusmod {{shop}} incididunt.</p>\n", 100);
+        p += 100;
+    }
+
+    *p = '\0';
+
+    t = ngx_http_trigger_template_compile(text, p - text, err, sizeof(err));
+    ctx = json_pack("{s:s,s:s,s:[{s:s,s:f},{s:s,s:f},{s:s,s:i}]}",
+                    "first_name", "Ann", "shop", "Shop",
+                    "items", "name", "Mug", "price", 9.5,
+                    "name", "Cup", "price", 4.25, "name", "Tea", "price", 3);
+
+    ngx_http_trigger_template_buf_init(&out, 1 << 20);
+    rc = ngx_http_trigger_template_render(t, ctx, NULL, NULL, 0, &out);
+
+    out.len = 0;
+    rc |= ngx_http_trigger_template_render(t, ctx, NULL, NULL, 0, &out);
+
+    ok(t != NULL && rc == NGX_HTTP_TRIGGER_TEMPLATE_OK
+       && out.len == sizeof(list) - 1 + 100 * (100 - 8 + 4)
+       && memcmp(out.data, list, sizeof(list) - 1) == 0
+       && memcmp(out.data + out.len - 21, "Shop incididunt.</p>\n", 21)
+          == 0, "template: a 10 KB letter with a list of 3 items");
+
+    json_decref(ctx);
+    ngx_http_trigger_template_buf_free(&out);
+    ngx_http_trigger_template_free(t);
+    free(text);
+}
+
+
 int
 main(void)
 {
@@ -647,6 +911,9 @@ main(void)
     test_body_tag();
     test_script_json();
     test_offer();
+    test_template_errors();
+    test_template_render();
+    test_template_letter();
 
     ngx_http_trigger_hmac_free();
 
