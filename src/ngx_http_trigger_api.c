@@ -15,6 +15,7 @@
 #include "ngx_http_trigger_track.h"
 #include "ngx_http_trigger_widget.h"
 #include "ngx_http_trigger_stats.h"
+#include "ngx_http_trigger_sender.h"
 
 
 /* how long an email's record outlives its code, for the chain */
@@ -105,7 +106,9 @@ static ngx_int_t ngx_http_trigger_add_header(ngx_http_request_t *r,
  * email, code, code expiry, time zone, language, visitor id,
  * subscriptions per visitor and their period, visitor ttl, email ttl,
  * decline pause, codes per address, per shop, the two windows, token
- * ttl, double opt-in (0/1), counters' ttl, the email's digest.
+ * ttl, double opt-in (0/1), counters' ttl, the email's digest, the
+ * offer's discount, then the chains a subscription starts (a job each;
+ * with double opt-in only the confirmation letter's).
  *
  * A token answers once: a retry of the same answer (the widget's, after a
  * timeout) gets the same result, another answer nothing.  A code only
@@ -159,10 +162,19 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "   and redis.call('SISMEMBER', KEYS[9], ARGV[20]) == 0 then\n"
     "  redis.call('HSET', ek, 'email', ARGV[2], 'vid', ARGV[7],\n"
     "             'code', ARGV[3], 'code_expires', ARGV[4], 'tz', ARGV[5],\n"
-    "             'lang', ARGV[6], 'created', now, 'step', 0,\n"
+    "             'lang', ARGV[6], 'discount', ARGV[21], 'created', now,\n"
     "             'state', doi and 'unconfirmed' or 'queued')\n"
     "  redis.call('EXPIRE', ek, ARGV[11])\n"
-    "  redis.call('ZADD', q, now, ek)\n"
+    "  local pre = string.sub(q, 1, #q - 5)\n"
+    "  local chains = {'_confirm'}\n"
+    "  if not doi then chains = {unpack(ARGV, 22)} end\n"
+    "  for _, chain in ipairs(chains) do\n"
+    "    local id = ARGV[20] .. ':' .. chain\n"
+    "    redis.call('HSET', pre .. 'job:' .. id, 'chain', chain, 'pc', 0,\n"
+    "               'variant', -1, 'started', now, 'attempts', 0,\n"
+    "               'p0', tonumber(s[3]) or 0)\n"
+    "    redis.call('ZADD', q, now, id)\n"
+    "  end\n"
     "end\n"
     "return answer(ARGV[3], ARGV[4])\n"),
     { 0 }
@@ -170,18 +182,28 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
 
 
 /*
- * KEYS: the email's record, the chain queue.  ARGV: now.  Confirming is
- * idempotent: a second click finds the chain already queued.
+ * KEYS: the email's record, the chain queue.  ARGV: now, the address's
+ * digest, then the chains a subscription starts.  Confirming is
+ * idempotent: a second click finds the chains already queued.
  */
 
 ngx_http_trigger_script_t  ngx_http_trigger_confirm_script = {
     ngx_string(
-    "local state = redis.call('HGET', KEYS[1], 'state')\n"
-    "if not state then return 'unknown' end\n"
-    "if state == 'unconfirmed' then\n"
+    "local e = redis.call('HMGET', KEYS[1], 'state', 'vid')\n"
+    "if not e[1] then return 'unknown' end\n"
+    "if e[1] == 'unconfirmed' then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'queued',\n"
     "             'confirmed', ARGV[1])\n"
-    "  redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1])\n"
+    "  local pre = string.sub(KEYS[2], 1, #KEYS[2] - 5)\n"
+    "  local p0 = tonumber(redis.call('HGET', pre .. '{' .. e[2] .. '}',\n"
+    "                                 'p')) or 0\n"
+    "  for i = 3, #ARGV do\n"
+    "    local id = ARGV[2] .. ':' .. ARGV[i]\n"
+    "    redis.call('HSET', pre .. 'job:' .. id, 'chain', ARGV[i], 'pc', 0,\n"
+    "               'variant', -1, 'started', ARGV[1], 'attempts', 0,\n"
+    "               'p0', p0)\n"
+    "    redis.call('ZADD', KEYS[2], ARGV[1], id)\n"
+    "  end\n"
     "end\n"
     "return 'ok'\n"),
     { 0 }
@@ -783,7 +805,9 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     u_char                        *p, *keys, *k[9], *dot, *end;
     u_char                         code[NGX_HTTP_TRIGGER_CODE_LEN];
     u_char                         digest[40];
-    size_t                         len[9];
+    size_t                         len[9], names;
+    ngx_str_t                     *chain;
+    ngx_array_t                   *chains;
     time_t                         now, expires, token_expires;
     ngx_str_t                     *prefix, *addr;
     ngx_uint_t                     i;
@@ -849,9 +873,18 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
 
     len[8] = p - k[8];
 
+    chains = tmcf->sender.on_subscribe;
+    chain = chains ? chains->elts : NULL;
+    names = 0;
+
+    for (i = 0; chains && i < chains->nelts; i++) {
+        names += chain[i].len;
+    }
+
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_subscribe_script,
-                    1 + 9 + 20,
+                    1 + 9 + 21 + (chains ? chains->nelts : 0),
                     1 + (p - keys) + answer->email_len + answer->tz_len + 40
+                    + tlcf->discount.len + names
                     + NGX_HTTP_TRIGGER_CODE_LEN + tlcf->widget_lang.len
                     + NGX_HTTP_TRIGGER_VID_LEN + 15 * NGX_INT64_LEN);
     if (cmd == NULL) {
@@ -891,6 +924,12 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->double_opt_in);
     ngx_http_trigger_redis_cmd_arg_int(cmd, NGX_HTTP_TRIGGER_STATS_TTL);
     ngx_http_trigger_redis_cmd_arg(cmd, digest, 40);
+    ngx_http_trigger_redis_cmd_arg(cmd, tlcf->discount.data,
+                                   tlcf->discount.len);
+
+    for (i = 0; chains && i < chains->nelts; i++) {
+        ngx_http_trigger_redis_cmd_arg(cmd, chain[i].data, chain[i].len);
+    }
 
     ctx->resume = ngx_http_trigger_api_subscribe_done;
 
@@ -1002,6 +1041,9 @@ ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
         return;
     }
 
+    /* a new address's jobs are due now: this worker's sender sees them */
+    ngx_http_trigger_sender_wake();
+
     if (ctx->code.len) {
         p = ngx_sprintf(buf, "{\"ok\":true,\"code\":\"%V\","
                         "\"expires_at\":%T}", &ctx->code, ctx->code_expires);
@@ -1049,9 +1091,11 @@ static ngx_int_t
 ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
 {
     u_char                        *p, key[64 + 16 + 40];
+    size_t                         names;
     ngx_int_t                      rc;
-    ngx_str_t                      digest, token;
+    ngx_str_t                      digest, token, *chain;
     ngx_uint_t                     i;
+    ngx_array_t                   *chains;
     ngx_http_trigger_ctx_t        *ctx;
     ngx_http_trigger_redis_cmd_t  *cmd;
     ngx_http_trigger_main_conf_t  *tmcf;
@@ -1109,9 +1153,20 @@ ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
 
     p = ngx_sprintf(key, "%Vemail:%V", &tmcf->key_prefix, &digest);
 
-    cmd = ngx_http_trigger_redis_cmd_create(l->script, 5,
+    /* a confirmed address's chains begin */
+    chains = (l->script == &ngx_http_trigger_confirm_script)
+             ? tmcf->sender.on_subscribe : NULL;
+    chain = chains ? chains->elts : NULL;
+    names = 0;
+
+    for (i = 0; chains && i < chains->nelts; i++) {
+        names += chain[i].len;
+    }
+
+    cmd = ngx_http_trigger_redis_cmd_create(l->script,
+                                            5 + (chains ? chains->nelts : 0),
                                             1 + 2 * sizeof(key)
-                                            + NGX_INT64_LEN + 40);
+                                            + NGX_INT64_LEN + 40 + names);
     if (cmd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1122,6 +1177,10 @@ ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
     ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
     ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
     ngx_http_trigger_redis_cmd_arg(cmd, digest.data, digest.len);
+
+    for (i = 0; chains && i < chains->nelts; i++) {
+        ngx_http_trigger_redis_cmd_arg(cmd, chain[i].data, chain[i].len);
+    }
 
     r->main->count++;
 

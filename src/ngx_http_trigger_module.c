@@ -12,6 +12,9 @@
 #include "ngx_http_trigger_widget.h"
 #include "ngx_http_trigger_filter.h"
 #include "ngx_http_trigger_stats.h"
+#include "ngx_http_trigger_sender.h"
+#include "ngx_http_trigger_queue.h"
+#include "ngx_http_trigger_tz.h"
 
 
 #define NGX_HTTP_TRIGGER_PREFIX_MAX   64
@@ -84,6 +87,10 @@ static ngx_conf_num_bounds_t  ngx_http_trigger_viewed_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_trigger_cart_bounds = {
     ngx_conf_check_num_bounds, 1, 200
+};
+
+static ngx_conf_num_bounds_t  ngx_http_trigger_concurrency_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000
 };
 
 static ngx_conf_num_bounds_t  ngx_http_trigger_items_bounds = {
@@ -274,6 +281,41 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_trigger_main_conf_t, purchase_key),
       &ngx_http_trigger_key_length_post },
+
+    { ngx_string("trigger_chains"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_chains_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_esp"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_trigger_esp_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_sender"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, sender.enable),
+      NULL },
+
+    { ngx_string("trigger_sender_concurrency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, sender.concurrency),
+      &ngx_http_trigger_concurrency_bounds },
+
+    { ngx_string("trigger_sender_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, sender.timeout),
+      NULL },
 
     { ngx_string("trigger_products"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -642,6 +684,9 @@ ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
     tmcf->subscribe_limit_ip.count = NGX_CONF_UNSET_UINT;
     tmcf->subscribe_limit_shop.count = NGX_CONF_UNSET_UINT;
     tmcf->double_opt_in = NGX_CONF_UNSET;
+    tmcf->sender.enable = NGX_CONF_UNSET;
+    tmcf->sender.concurrency = NGX_CONF_UNSET_UINT;
+    tmcf->sender.timeout = NGX_CONF_UNSET_MSEC;
 
     return tmcf;
 }
@@ -703,7 +748,7 @@ ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_http_trigger_sender_init_conf(cf, tmcf);
 }
 
 
@@ -966,6 +1011,8 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     ngx_http_trigger_redis_script(&ngx_http_trigger_subscribe_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_confirm_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_unsubscribe_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_claim_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_finish_script);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -998,7 +1045,11 @@ ngx_http_trigger_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_trigger_redis_init_process(cycle, tmcf);
+    if (ngx_http_trigger_redis_init_process(cycle, tmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_trigger_sender_init_process(cycle, tmcf);
 }
 
 
@@ -1011,7 +1062,10 @@ ngx_http_trigger_exit_process(ngx_cycle_t *cycle)
 
     if (tmcf && tmcf->used) {
         ngx_http_trigger_stats_flush();
+        /* letters in flight go back to the queue before Redis goes */
+        ngx_http_trigger_sender_exit_process();
         ngx_http_trigger_redis_exit_process();
+        ngx_http_trigger_tz_free();
         ngx_http_trigger_hmac_free();
     }
 }

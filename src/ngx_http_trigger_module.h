@@ -16,6 +16,9 @@
 #include "ngx_http_trigger_sign.h"
 #include "ngx_http_trigger_event.h"
 #include "ngx_http_trigger_offer.h"
+#include "ngx_http_trigger_chain.h"
+#include "ngx_http_trigger_provider.h"
+#include "ngx_http_trigger_template.h"
 
 
 #define NGX_HTTP_TRIGGER_COOKIE_SECURE     0x01
@@ -66,6 +69,36 @@ typedef struct {
 } ngx_http_trigger_rate_t;
 
 
+#define NGX_HTTP_TRIGGER_SECRET_MAX      512
+
+
+/* a letter's templates, compiled */
+typedef struct {
+    ngx_http_trigger_template_t   *subject;
+    ngx_http_trigger_template_t   *html;
+    ngx_http_trigger_template_t   *text;
+} ngx_http_trigger_letter_t;
+
+
+/* the chains, their letters and the provider that sends them */
+typedef struct {
+    ngx_str_t                      chains_file;
+    ngx_http_trigger_chains_t     *chains;
+    /* compiled, in the order of chains->letters */
+    ngx_http_trigger_letter_t     *letters;
+    /* the names of the chains a subscription starts */
+    ngx_array_t                   *on_subscribe;
+
+    ngx_http_trigger_provider_t    provider;
+    ngx_str_t                      provider_name;
+    char                           secret[NGX_HTTP_TRIGGER_SECRET_MAX];
+
+    ngx_flag_t                     enable;
+    ngx_uint_t                     concurrency;
+    ngx_msec_t                     timeout;
+} ngx_http_trigger_sender_conf_t;
+
+
 typedef struct {
     ngx_str_t                      addr;
     /* both null-terminated for hiredis; host is an IP literal */
@@ -101,6 +134,8 @@ typedef struct {
     ngx_http_trigger_rate_t        subscribe_limit_ip;
     ngx_http_trigger_rate_t        subscribe_limit_shop;
     ngx_flag_t                     double_opt_in;
+
+    ngx_http_trigger_sender_conf_t  sender;
 } ngx_http_trigger_main_conf_t;
 
 
