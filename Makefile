@@ -10,7 +10,9 @@ SRCS      := $(wildcard src/*.c src/*.h) config
 CC_OPT    := -fPIC -g -O2 -Wall -Werror
 
 UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
-             src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c
+             src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c \
+             src/ngx_http_trigger_provider.c
+UNIT_TESTS := $(wildcard t/unit/*.c)
 UNIT_BIN  := $(BUILD)/unit_tests
 
 .PHONY: all deps unit test valgrind demo bench clean static
@@ -53,9 +55,9 @@ static: $(STATIC)
 deps:
 	util/install-deps
 
-$(UNIT_BIN): t/unit/unit_tests.c $(UNIT_SRCS) src/*.h
+$(UNIT_BIN): $(UNIT_TESTS) t/unit/*.h $(UNIT_SRCS) src/*.h
 	mkdir -p $(BUILD)
-	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ t/unit/unit_tests.c \
+	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ $(UNIT_TESTS) \
 	    $(UNIT_SRCS) -ljansson -lcrypto
 
 unit: $(UNIT_BIN)

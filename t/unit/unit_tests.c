@@ -10,13 +10,14 @@
 #include "ngx_http_trigger_event.h"
 #include "ngx_http_trigger_offer.h"
 #include "ngx_http_trigger_html.h"
+#include "unit.h"
 
 
 static int  tests;
 static int  failed;
 
 
-static void
+void
 ok(int cond, const char *name)
 {
     tests++;
@@ -647,6 +648,7 @@ main(void)
     test_body_tag();
     test_script_json();
     test_offer();
+    test_providers();
 
     ngx_http_trigger_hmac_free();
 
