@@ -11,7 +11,9 @@ CC_OPT    := -fPIC -g -O2 -Wall -Werror
 
 UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
              src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c \
-             src/ngx_http_trigger_template.c
+             src/ngx_http_trigger_template.c \
+             src/ngx_http_trigger_provider.c
+UNIT_TESTS := $(filter-out t/unit/template_spec.c,$(wildcard t/unit/*.c))
 UNIT_BIN  := $(BUILD)/unit_tests
 SPEC_BIN  := $(BUILD)/template_spec
 SPEC_DIR  ?= $(REPO)/../shared/test-vectors/mustache-spec
@@ -56,9 +58,9 @@ static: $(STATIC)
 deps:
 	util/install-deps
 
-$(UNIT_BIN): t/unit/unit_tests.c $(UNIT_SRCS) src/*.h
+$(UNIT_BIN): $(UNIT_TESTS) t/unit/*.h $(UNIT_SRCS) src/*.h
 	mkdir -p $(BUILD)
-	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ t/unit/unit_tests.c \
+	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ $(UNIT_TESTS) \
 	    $(UNIT_SRCS) -ljansson -lcrypto
 
 $(SPEC_BIN): t/unit/template_spec.c src/ngx_http_trigger_template.c \

@@ -12,13 +12,14 @@
 #include "ngx_http_trigger_offer.h"
 #include "ngx_http_trigger_html.h"
 #include "ngx_http_trigger_template.h"
+#include "unit.h"
 
 
 static int  tests;
 static int  failed;
 
 
-static void
+void
 ok(int cond, const char *name)
 {
     tests++;
@@ -914,6 +915,7 @@ main(void)
     test_template_errors();
     test_template_render();
     test_template_letter();
+    test_providers();
 
     ngx_http_trigger_hmac_free();
 
