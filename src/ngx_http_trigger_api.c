@@ -91,10 +91,6 @@ static void ngx_http_trigger_api_link_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_trigger_api_page(ngx_http_request_t *r,
     ngx_uint_t status, const char *text, const char *button);
-static ngx_int_t ngx_http_trigger_api_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *error);
-static ngx_int_t ngx_http_trigger_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
 static ngx_int_t ngx_http_trigger_add_header(ngx_http_request_t *r,
     char *key, char *value);
 
@@ -227,7 +223,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_unsubscribe_script = {
 };
 
 
-static ngx_str_t  ngx_http_trigger_json_type = ngx_string("application/json");
+ngx_str_t  ngx_http_trigger_json_type = ngx_string("application/json");
 
 
 ngx_int_t
@@ -499,7 +495,7 @@ ngx_http_trigger_api_widget(ngx_http_request_t *r)
                       - etag->value.data;
     r->headers_out.etag = etag;
 
-    return ngx_http_trigger_send(r, NGX_HTTP_OK, &type,
+    return ngx_http_trigger_api_send(r, NGX_HTTP_OK, &type,
                                  ngx_http_trigger_widget_source.data,
                                  ngx_http_trigger_widget_source.len);
 }
@@ -727,7 +723,7 @@ ngx_http_trigger_api_events_done(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_finalize_request(r, ngx_http_trigger_send(r, status,
+    ngx_http_finalize_request(r, ngx_http_trigger_api_send(r, status,
                               &ngx_http_trigger_json_type, buf, p - buf));
 }
 
@@ -1053,7 +1049,7 @@ ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
         p = ngx_sprintf(buf, "{\"ok\":true,\"confirm\":true}");
     }
 
-    ngx_http_finalize_request(r, ngx_http_trigger_send(r, NGX_HTTP_OK,
+    ngx_http_finalize_request(r, ngx_http_trigger_api_send(r, NGX_HTTP_OK,
                               &ngx_http_trigger_json_type, buf, p - buf));
 }
 
@@ -1071,7 +1067,7 @@ ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
 
     ngx_http_trigger_stats_incr("offer_declined", 1);
 
-    ngx_http_finalize_request(r, ngx_http_trigger_send(r, NGX_HTTP_OK,
+    ngx_http_finalize_request(r, ngx_http_trigger_api_send(r, NGX_HTTP_OK,
                               &ngx_http_trigger_json_type,
                               (u_char *) "{\"ok\":true}",
                               sizeof("{\"ok\":true}") - 1));
@@ -1290,11 +1286,11 @@ ngx_http_trigger_api_page(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_trigger_send(r, status, &type, p, end - p);
+    return ngx_http_trigger_api_send(r, status, &type, p, end - p);
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_trigger_api_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error)
 {
@@ -1304,13 +1300,13 @@ ngx_http_trigger_api_error(ngx_http_request_t *r, ngx_uint_t status,
     p = ngx_snprintf(buf, sizeof(buf), "{\"ok\":false,\"error\":\"%s\"}",
                      error);
 
-    return ngx_http_trigger_send(r, status, &ngx_http_trigger_json_type,
+    return ngx_http_trigger_api_send(r, status, &ngx_http_trigger_json_type,
                                  buf, p - buf);
 }
 
 
-static ngx_int_t
-ngx_http_trigger_send(ngx_http_request_t *r, ngx_uint_t status,
+ngx_int_t
+ngx_http_trigger_api_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len)
 {
     ngx_int_t     rc;

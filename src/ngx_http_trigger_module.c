@@ -13,6 +13,7 @@
 #include "ngx_http_trigger_filter.h"
 #include "ngx_http_trigger_stats.h"
 #include "ngx_http_trigger_sender.h"
+#include "ngx_http_trigger_admin.h"
 #include "ngx_http_trigger_queue.h"
 #include "ngx_http_trigger_tz.h"
 
@@ -62,6 +63,8 @@ static char *ngx_http_trigger_bot_agents(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_trigger_event(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trigger_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_trigger_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trigger_products(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -281,6 +284,13 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_trigger_main_conf_t, purchase_key),
       &ngx_http_trigger_key_length_post },
+
+    { ngx_string("trigger_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_trigger_admin,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("trigger_chains"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -1013,6 +1023,7 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     ngx_http_trigger_redis_script(&ngx_http_trigger_unsubscribe_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_claim_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_finish_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_admin_script);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -1511,6 +1522,34 @@ ngx_http_trigger_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (tmcf->api.len == 0) {
         tmcf->api = clcf->name;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* the commands are named by what follows the location's prefix */
+    if (clcf->regex || clcf->exact_match || clcf->name.len == 0
+        || clcf->name.data[clcf->name.len - 1] != '/')
+    {
+        return "must be in a prefix location ending with \"/\"";
+    }
+
+    if (clcf->handler == ngx_http_trigger_admin_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_trigger_admin_handler;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trigger_module);
+    tmcf->used = 1;
 
     return NGX_CONF_OK;
 }

@@ -88,6 +88,8 @@ typedef struct {
     ngx_http_trigger_letter_t     *letters;
     /* the names of the chains a subscription starts */
     ngx_array_t                   *on_subscribe;
+    /* every chain's name, and the confirmation letter's "_confirm" */
+    ngx_array_t                   *all_chains;
 
     ngx_http_trigger_provider_t    provider;
     ngx_str_t                      provider_name;

@@ -171,8 +171,27 @@ ngx_http_trigger_chains_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     sc->on_subscribe = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
-    if (sc->on_subscribe == NULL) {
+    sc->all_chains = ngx_array_create(cf->pool, sc->chains->nchains + 1,
+                                      sizeof(ngx_str_t));
+    if (sc->on_subscribe == NULL || sc->all_chains == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    name = ngx_array_push(sc->all_chains);
+    if (name == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(name, "_confirm");
+
+    for (i = 0; i < sc->chains->nchains; i++) {
+        name = ngx_array_push(sc->all_chains);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        name->data = (u_char *) sc->chains->chains[i].name;
+        name->len = ngx_strlen(name->data);
     }
 
     /* chains that a subscription starts: the contact obtained, a code */
