@@ -10,8 +10,10 @@ SRCS      := $(wildcard src/*.c src/*.h) config
 CC_OPT    := -fPIC -g -O2 -Wall -Werror
 
 UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
-             src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c
-UNIT_BIN  := $(BUILD)/unit_tests
+             src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c \
+             src/ngx_http_trigger_chain.c src/ngx_http_trigger_tz.c
+# one binary per t/unit/*_tests.c; t/00-unit.t runs them all
+UNIT_BINS := $(patsubst t/unit/%.c,$(BUILD)/%,$(wildcard t/unit/*_tests.c))
 
 .PHONY: all deps unit test valgrind demo bench clean static
 
@@ -53,13 +55,13 @@ static: $(STATIC)
 deps:
 	util/install-deps
 
-$(UNIT_BIN): t/unit/unit_tests.c $(UNIT_SRCS) src/*.h
+$(BUILD)/%_tests: t/unit/%_tests.c $(UNIT_SRCS) src/*.h
 	mkdir -p $(BUILD)
-	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ t/unit/unit_tests.c \
-	    $(UNIT_SRCS) -ljansson -lcrypto
+	cc -g -O1 -Wall -Wextra -Werror -Isrc -DTEST_REPO='"$(REPO)"' \
+	    -o $@ $< $(UNIT_SRCS) -ljansson -lcrypto
 
-unit: $(UNIT_BIN)
-	$(UNIT_BIN)
+unit: $(UNIT_BINS)
+	set -e; for t in $(UNIT_BINS); do $$t; done
 
 test: deps
 	$(MAKE) all static
