@@ -156,11 +156,11 @@ ngx_http_trigger_chain_floor_div(int64_t a, int64_t b)
 int64_t
 ngx_http_trigger_chain_duration(const char *s)
 {
-    size_t              next;
-    int64_t             n, total;
-    const char         *u;
-    static const char   units[] = "wdhms";
-    static int64_t      secs[] = { 7 * 86400, 86400, 3600, 60, 1 };
+    size_t                 next;
+    int64_t                n, total;
+    const char            *u;
+    static const char      units[] = "wdhms";
+    static const int64_t   secs[] = { 7 * 86400, 86400, 3600, 60, 1 };
 
     total = 0;
     next = 0;
