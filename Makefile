@@ -12,9 +12,13 @@ CC_OPT    := -fPIC -g -O2 -Wall -Werror
 UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
              src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c \
              src/ngx_http_trigger_template.c \
-             src/ngx_http_trigger_provider.c
-UNIT_TESTS := $(filter-out t/unit/template_spec.c,$(wildcard t/unit/*.c))
+             src/ngx_http_trigger_provider.c \
+             src/ngx_http_trigger_chain.c src/ngx_http_trigger_tz.c
+# unit_tests.c calls the tests of the files beside it (t/unit/unit.h);
+# chain_tests.c is a binary of its own.  t/00-unit.t runs each
+UNIT_TESTS := t/unit/unit_tests.c t/unit/provider_tests.c
 UNIT_BIN  := $(BUILD)/unit_tests
+CHAIN_BIN := $(BUILD)/chain_tests
 SPEC_BIN  := $(BUILD)/template_spec
 SPEC_DIR  ?= $(REPO)/../shared/test-vectors/mustache-spec
 
@@ -63,6 +67,11 @@ $(UNIT_BIN): $(UNIT_TESTS) t/unit/*.h $(UNIT_SRCS) src/*.h
 	cc -g -O1 -Wall -Wextra -Werror -Isrc -o $@ $(UNIT_TESTS) \
 	    $(UNIT_SRCS) -ljansson -lcrypto
 
+$(CHAIN_BIN): t/unit/chain_tests.c $(UNIT_SRCS) src/*.h
+	mkdir -p $(BUILD)
+	cc -g -O1 -Wall -Wextra -Werror -Isrc -DTEST_REPO='"$(REPO)"' \
+	    -o $@ t/unit/chain_tests.c $(UNIT_SRCS) -ljansson -lcrypto
+
 $(SPEC_BIN): t/unit/template_spec.c src/ngx_http_trigger_template.c \
              src/ngx_http_trigger_template.h
 	mkdir -p $(BUILD)
@@ -74,8 +83,9 @@ template-spec: $(SPEC_BIN)
 	@if test -d $(SPEC_DIR); then $(SPEC_BIN) $(SPEC_DIR); \
 	else echo "1..0 # SKIP no Mustache spec tests in $(SPEC_DIR)"; fi
 
-unit: $(UNIT_BIN) template-spec
+unit: $(UNIT_BIN) $(CHAIN_BIN) template-spec
 	$(UNIT_BIN)
+	$(CHAIN_BIN)
 
 test: deps
 	$(MAKE) all static
