@@ -11,6 +11,7 @@
 #include "ngx_http_trigger_queue.h"
 #include "ngx_http_trigger_redis.h"
 #include "ngx_http_trigger_curl.h"
+#include "ngx_http_trigger_socket.h"
 #include "ngx_http_trigger_sign.h"
 #include "ngx_http_trigger_tz.h"
 
@@ -696,12 +697,10 @@ ngx_http_trigger_sender_send(ngx_http_trigger_send_t *s)
     ngx_http_trigger_letter_t       *compiled;
     ngx_http_trigger_sender_t       *sd;
     ngx_http_trigger_message_t       msg;
-    ngx_http_trigger_main_conf_t    *tmcf;
     ngx_http_trigger_sender_conf_t  *sc;
 
     sd = &ngx_http_trigger_sender;
     sc = sd->conf;
-    tmcf = sd->tmcf;
     job = s->job;
 
     compiled = &sc->letters[s->action.letter - sc->chains->letters];
