@@ -70,9 +70,15 @@ package TriggerTest;
 #         missing UA are not tracked by design (ua => '' or 'NONE').
 # Visitor: $t->visitor(ua =>, port =>, cookies => {...}) keeps Set-Cookie
 #         values across requests; vid, cookie, hash, cart, orders, key.
+# ESP:    start_esp(args => [...]) runs esp/fake-esp (the local email
+#         service provider) on two more free ports, %%ESP_PORT%% (HTTP)
+#         and %%ESP_SMTP_PORT%% (SMTP), output in TMP/esp.log;
+#         esp_messages(to => ..., provider => ...) the letters it took
+#         (decoded GET /messages); stop_esp (TERM; true when it exited 0).
 #
 # Teardown ($t->done; END only kills processes if a test died): nginx is
-# stopped with QUIT, redis is stopped, and a test fails when error.log has
+# stopped with QUIT, redis (and the fake ESP) are stopped, and a test
+# fails when error.log has
 # [alert], [emerg], "open socket #N left", AddressSanitizer/LeakSanitizer
 # or a worker "exited on signal" (allow_log() excuses lines a test
 # provokes on purpose).
@@ -363,6 +369,60 @@ sub visitor_keys {
     return $self->redis->keys($self->key_prefix . '*');
 }
 
+# ------------------------------------------------------------ fake ESP
+
+sub start_esp {
+    my ($self, %o) = @_;
+    die "fake-esp already running" if $self->{esp_pid};
+    my $p = $self->{ports};
+    $p->{ESP_PORT} //= free_port(values %$p);
+    $p->{ESP_SMTP_PORT} //= free_port(values %$p);
+    my $dir = $self->{dir};
+    unlink "$dir/esp.log";
+    my @cmd = ("$REPO/esp/fake-esp", '--quiet',
+               '--http', "127.0.0.1:$p->{ESP_PORT}",
+               '--smtp', "127.0.0.1:$p->{ESP_SMTP_PORT}",
+               @{ $o{args} || [] });
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        setsid();
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', "$dir/esp.log";
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or _exit(127);
+    }
+    $self->{esp_pid} = $pid;
+    # the start-up line comes once both ports listen
+    my $ok = wait_until(sub {
+        return -1 if waitpid($pid, WNOHANG) == $pid;
+        return $self->read_file('esp.log') =~ /^fake-esp: http on /m;
+    }, timeout => 10);
+    if (!$ok || $ok == -1) {
+        delete $self->{esp_pid};
+        kill 'KILL', $pid if $ok != -1;
+        wait_pid($pid, 5) if $ok != -1;
+        die "fake-esp did not start:\n" . $self->read_file('esp.log');
+    }
+    return $self;
+}
+
+sub stop_esp {
+    my ($self) = @_;
+    my $pid = delete $self->{esp_pid} or return 1;
+    kill 'TERM', $pid;
+    return 1 if wait_pid($pid, 10) && $? == 0;
+    kill 'KILL', $pid;
+    wait_pid($pid, 5);
+    return 0;
+}
+
+sub esp_messages {
+    my ($self, %q) = @_;
+    my $qs = join '&', map { "$_=$q{$_}" } sort keys %q;
+    my $r = http_get($self->port('ESP_PORT'), "/messages?$qs");
+    return $r->status == 200 ? $r->json : undef;
+}
+
 # ---------------------------------------------------------------- nginx
 
 sub valgrind_cmd {
@@ -650,6 +710,7 @@ sub teardown {
         pass('nginx exits promptly on QUIT') if $self->stop_nginx;
     }
     $self->stop_redis;
+    $self->stop_esp;
 
     my @bad = $self->bad_log_lines;
     ok(!@bad, 'no alerts, emergencies, leaked sockets or crashes in error.log')
@@ -686,6 +747,10 @@ sub _kill_all {
     }
     if (my $pid = delete $self->{redis_pid}) {
         kill 'CONT', $pid;
+        kill 'KILL', $pid;
+        wait_pid($pid, 5);
+    }
+    if (my $pid = delete $self->{esp_pid}) {
         kill 'KILL', $pid;
         wait_pid($pid, 5);
     }
