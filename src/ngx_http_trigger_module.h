@@ -98,6 +98,8 @@ typedef struct {
     ngx_flag_t                     enable;
     ngx_uint_t                     concurrency;
     ngx_msec_t                     timeout;
+    /* the first retry's delay; it doubles for each one after */
+    time_t                         backoff;
 } ngx_http_trigger_sender_conf_t;
 
 

@@ -399,12 +399,20 @@ ngx_http_trigger_email(const char *s)
 }
 
 
-/* https://, then no space, quote or angle bracket: it goes between <> */
+/*
+ * https:// (plain http only to loopback: a test's or the demo's shop),
+ * then no space, quote or angle bracket: it goes between <>
+ */
+
+static int ngx_http_trigger_loopback(const char *host);
+
 
 static int
 ngx_http_trigger_valid_url(const char *s)
 {
-    return strncmp(s, "https://", 8) == 0 && s[8] != '\0'
+    return ((strncmp(s, "https://", 8) == 0 && s[8] != '\0')
+            || (strncmp(s, "http://", 7) == 0
+                && ngx_http_trigger_loopback(s + 7)))
            && ngx_http_trigger_printable(s, NGX_HTTP_TRIGGER_URL_MAX, 0)
            && strpbrk(s, "<>\"\\") == NULL;
 }
@@ -649,8 +657,7 @@ static int
 ngx_http_trigger_valid_base(const char *url, const char *tls,
     const char *plain)
 {
-    size_t       n;
-    const char  *host;
+    size_t  n;
 
     if (!ngx_http_trigger_printable(url, NGX_HTTP_TRIGGER_URL_MAX, 0)
         || strpbrk(url, "<>\"\\?#") != NULL)
@@ -668,14 +675,23 @@ ngx_http_trigger_valid_base(const char *url, const char *tls,
         return 0;
     }
 
-    host = url + strlen(plain);
+    return ngx_http_trigger_loopback(url + strlen(plain));
+}
+
+
+/* a URL's host and what follows: 127.x, [::1] or localhost */
+
+static int
+ngx_http_trigger_loopback(const char *host)
+{
+    size_t  n;
 
     if (*host == '[') {
         /* then a port, a path or the end */
-        return strncmp(host, "[::1]", 5) == 0 && strchr(":/", host[5]);
+        return strncmp(host, "[::1]", 5) == 0 && strchr(":/?", host[5]);
     }
 
-    n = strcspn(host, ":/");
+    n = strcspn(host, ":/?");
 
     return (n == 9 && strncmp(host, "localhost", 9) == 0)
            || (n >= 9 && strncmp(host, "127.", 4) == 0

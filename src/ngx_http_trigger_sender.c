@@ -339,6 +339,14 @@ ngx_http_trigger_sender_init_conf(ngx_conf_t *cf,
     ngx_conf_init_value(sc->enable, 1);
     ngx_conf_init_uint_value(sc->concurrency, 8);
     ngx_conf_init_msec_value(sc->timeout, 20000);
+    ngx_conf_init_value(sc->backoff, 30);
+
+    if (tmcf->double_opt_in && sc->chains == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trigger_double_opt_in\" needs "
+                           "\"trigger_chains\": its confirmation letter");
+        return NGX_CONF_ERROR;
+    }
 
     if (sc->chains == NULL) {
         if (sc->provider.type != NGX_HTTP_TRIGGER_PROVIDER_NONE) {
@@ -1208,9 +1216,10 @@ ngx_http_trigger_sender_done(void *data, CURL *easy, CURLcode rc)
             break;
         }
 
-        /* as the provider asks, else 30 s doubling, with some jitter */
+        /* as the provider asks, else the backoff doubling, and jitter */
         delay = res.delay ? (int64_t) res.delay
-                          : (int64_t) 30 << ngx_min(end.attempts - 1, 7);
+                          : (int64_t) sd->conf->backoff
+                            << ngx_min(end.attempts - 1, 7);
         delay += ngx_random() % (delay / 4 + 1);
 
         end.outcome = "next";
