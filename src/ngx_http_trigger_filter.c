@@ -1,6 +1,7 @@
 /*
- * Response filters: the visitor cookie, the shop's event headers, and
- * the widget's bootstrap inserted before </body>.
+ * Response filters: the visitor cookie, the shop's event headers, the
+ * widget's bootstrap inserted before </body>, and Cache-Control: private
+ * on what is one visitor's.
  */
 
 
@@ -15,6 +16,9 @@ static ngx_uint_t ngx_http_trigger_header_events(ngx_http_request_t *r,
     ngx_http_trigger_event_t *events);
 static ngx_int_t ngx_http_trigger_set_cookie(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_private(ngx_http_request_t *r);
+static size_t ngx_http_trigger_cache_control(ngx_http_request_t *r,
+    u_char *dst);
 static ngx_int_t ngx_http_trigger_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trigger_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
@@ -169,10 +173,104 @@ ngx_http_trigger_set_cookie(ngx_http_request_t *r,
 }
 
 
+/*
+ * A response with one visitor's data or cookie is for that visitor's
+ * browser only: its Cache-Control headers become one that says "private"
+ * first and then what they said, less what let shared caches keep it
+ * (public, s-maxage).  The header is not registered in
+ * headers_out.cache_control: "expires", which runs after this filter,
+ * rewrites the registered one and would drop "private"; its max-age goes
+ * out beside it instead.
+ */
+
+static ngx_int_t
+ngx_http_trigger_private(ngx_http_request_t *r)
+{
+    u_char           *p, *value;
+    ngx_table_elt_t  *cc;
+
+    value = ngx_pnalloc(r->pool, sizeof("private") - 1
+                                 + ngx_http_trigger_cache_control(r, NULL));
+    if (value == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(value, "private", sizeof("private") - 1);
+    p += ngx_http_trigger_cache_control(r, p);
+
+    cc = ngx_list_push(&r->headers_out.headers);
+    if (cc == NULL) {
+        return NGX_ERROR;
+    }
+
+    cc->hash = 1;
+    ngx_str_set(&cc->key, "Cache-Control");
+    cc->value.data = value;
+    cc->value.len = p - value;
+#if (nginx_version >= 1023000)
+    cc->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * With dst NULL, the room the response's Cache-Control values need;
+ * else writes them there as ngx_http_trigger_cache_private() does, takes
+ * the headers out, and returns the length written.
+ */
+
+static size_t
+ngx_http_trigger_cache_control(ngx_http_request_t *r, u_char *dst)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = 0;
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Cache-Control") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cache-Control",
+                               sizeof("Cache-Control") - 1) != 0)
+        {
+            continue;
+        }
+
+        if (dst == NULL) {
+            len += 2 * h[i].value.len + 2;
+            continue;
+        }
+
+        len += ngx_http_trigger_cache_private(dst + len, h[i].value.data,
+                                              h[i].value.len);
+        h[i].hash = 0;
+    }
+
+    return len;
+}
+
+
 static ngx_int_t
 ngx_http_trigger_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                    n;
+    ngx_uint_t                    n, private;
     ngx_table_elt_t              *ce;
     ngx_http_trigger_ctx_t       *ctx;
     ngx_http_trigger_event_t      events[NGX_HTTP_TRIGGER_EVENTS_MAX];
@@ -197,10 +295,14 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    if (ctx->new_visitor && !ctx->cookie_sent
-        && ngx_http_trigger_set_cookie(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
+    private = 0;
+
+    if (ctx->new_visitor && !ctx->cookie_sent) {
+        if (ngx_http_trigger_set_cookie(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        private = 1;
     }
 
     ce = r->headers_out.content_encoding;
@@ -231,8 +333,20 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
 
             ngx_http_clear_content_length(r);
             ngx_http_clear_accept_ranges(r);
-            ngx_http_weak_etag(r);
+
+            /*
+             * no validators: no conditional request may get a 304 for a
+             * copy with an old offer in it, or one without the offer
+             */
+            ngx_http_clear_last_modified(r);
+            ngx_http_clear_etag(r);
+
+            private = 1;
         }
+    }
+
+    if (private && ngx_http_trigger_private(r) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);

@@ -4,6 +4,7 @@
 
 
 #include <string.h>
+#include <strings.h>
 
 #include "ngx_http_trigger_html.h"
 
@@ -868,6 +869,83 @@ ngx_http_trigger_script_json(u_char *dst, const u_char *src, size_t len)
         }
 
         *d++ = *src++;
+    }
+
+    return d - dst;
+}
+
+
+size_t
+ngx_http_trigger_cache_private(u_char *dst, const u_char *src, size_t len)
+{
+    size_t         n;
+    u_char        *d;
+    unsigned       quoted;
+    const u_char  *p, *last, *start, *end, *name;
+
+    d = dst;
+    p = src;
+    last = src + len;
+
+    while (p < last) {
+
+        /* a directive: up to a comma outside a quoted string */
+
+        start = p;
+        quoted = 0;
+
+        for ( /* void */ ; p < last; p++) {
+            if (quoted) {
+                if (*p == '\\' && p + 1 < last) {
+                    p++;
+
+                } else if (*p == '"') {
+                    quoted = 0;
+                }
+
+            } else if (*p == '"') {
+                quoted = 1;
+
+            } else if (*p == ',') {
+                break;
+            }
+        }
+
+        end = p;
+
+        if (p < last) {
+            p++;
+        }
+
+        while (start < end && (*start == ' ' || *start == '\t')) {
+            start++;
+        }
+
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+
+        for (name = start;
+             name < end && *name != '=' && *name != ' ' && *name != '\t';
+             name++)
+        {
+            /* void */
+        }
+
+        n = name - start;
+
+        if (n == 0
+            || (n == 6 && strncasecmp((char *) start, "public", 6) == 0)
+            || (n == 7 && strncasecmp((char *) start, "private", 7) == 0)
+            || (n == 8 && strncasecmp((char *) start, "s-maxage", 8) == 0))
+        {
+            continue;
+        }
+
+        *d++ = ',';
+        *d++ = ' ';
+        memcpy(d, start, end - start);
+        d += end - start;
     }
 
     return d - dst;

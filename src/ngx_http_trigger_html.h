@@ -1,7 +1,7 @@
 /*
  * HTML helpers for the widget's injection: finding the closing body tag
- * as a browser's parser would, across buffers, and making JSON safe
- * inside a <script> element.  Plain C.
+ * as a browser's parser would, across buffers; making JSON safe inside a
+ * <script> element; making a response's Cache-Control private.  Plain C.
  */
 
 #ifndef _NGX_HTTP_TRIGGER_HTML_H_INCLUDED_
@@ -53,6 +53,15 @@ int ngx_http_trigger_html_scan(ngx_http_trigger_html_t *h, const u_char *p,
  * 6 * len bytes; returns the length written.
  */
 size_t ngx_http_trigger_script_json(u_char *dst, const u_char *src,
+    size_t len);
+
+/*
+ * Copies a Cache-Control value without the directives that let shared
+ * caches keep a response (public, s-maxage) and without private (the
+ * caller puts it first), each directive kept written as ", " and itself.
+ * dst must hold 2 * len + 2 bytes; returns the length written.
+ */
+size_t ngx_http_trigger_cache_private(u_char *dst, const u_char *src,
     size_t len);
 
 

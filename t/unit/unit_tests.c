@@ -695,6 +695,35 @@ test_html_corpus(const char *dir)
 
 
 static void
+test_cache_private(void)
+{
+    u_char   out[256];
+    size_t   i, n;
+    static const char  *cases[][2] = {
+        { "public, max-age=600", ", max-age=600" },
+        { "PUBLIC,s-maxage=60 , max-age=5", ", max-age=5" },
+        { "no-store, no-cache", ", no-store, no-cache" },
+        { "private=\"Set-Cookie\", public", "" },
+        { "no-cache=\"Set-Cookie, public\",public", ", no-cache=\"Set-Cookie, "
+                                                    "public\"" },
+        { "  ,, must-revalidate ,", ", must-revalidate" },
+        { "x=\"a\\\",public\", y", ", x=\"a\\\",public\", y" },
+        { "", "" }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = ngx_http_trigger_cache_private(out, (const u_char *) cases[i][0],
+                                           strlen(cases[i][0]));
+
+        if (n != strlen(cases[i][1]) || memcmp(out, cases[i][1], n) != 0) {
+            break;
+        }
+    }
+
+    ok(i == sizeof(cases) / sizeof(cases[0]),
+       "Cache-Control without what lets shared caches keep it");
+}
+static void
 test_script_json(void)
 {
     u_char      out[256];
@@ -806,6 +835,7 @@ main(void)
     test_html();
     test_html_partial();
     test_html_corpus("t/html-corpus");
+    test_cache_private();
     test_script_json();
     test_offer();
 
