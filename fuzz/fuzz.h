@@ -1,7 +1,7 @@
 /*
  * Shared by the fuzz targets: a check that aborts (so libFuzzer keeps
- * the input as a crash), and the event rules restated independently of
- * the parser, to check what it accepts.
+ * the input as a crash), visitor ids made from any bytes, and the event
+ * rules restated independently of the parser, to check what it accepts.
  */
 
 #ifndef _FUZZ_H_INCLUDED_
