@@ -22,7 +22,13 @@ CHAIN_BIN := $(BUILD)/chain_tests
 SPEC_BIN  := $(BUILD)/template_spec
 SPEC_DIR  ?= $(REPO)/../shared/test-vectors/mustache-spec
 
-.PHONY: all deps unit template-spec test valgrind demo bench clean static
+# libFuzzer targets, one per parser of outside bytes: fuzz/fuzz_NAME.c
+FUZZ_TIME  ?= 60
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+
+.PHONY: all deps unit template-spec test valgrind demo bench clean static \
+        fuzz fuzz-build fuzz-regress
 
 all: $(MODULE)
 
@@ -86,6 +92,24 @@ template-spec: $(SPEC_BIN)
 unit: $(UNIT_BIN) $(CHAIN_BIN) template-spec
 	$(UNIT_BIN)
 	$(CHAIN_BIN)
+
+# UB aborts too, so libFuzzer keeps the input
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(UNIT_SRCS) src/*.h
+	mkdir -p $(BUILD)/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -Wall -Wextra -Werror -Isrc \
+	    -o $@ $< $(UNIT_SRCS) -ljansson -lcrypto
+
+fuzz-build: $(FUZZ_BINS)
+
+# each target for FUZZ_TIME seconds; not part of `make test`
+fuzz: deps
+	$(MAKE) fuzz-build
+	util/fuzz run $(FUZZ_TIME) $(FUZZ_NAMES)
+
+# each target once over the crashing inputs kept in fuzz/regressions/
+fuzz-regress: fuzz-build
+	util/fuzz regress $(FUZZ_NAMES)
 
 test: deps
 	$(MAKE) all static

@@ -1,6 +1,7 @@
 /*
- * Response filters: the visitor cookie, the shop's event headers, and
- * the widget's bootstrap inserted before </body>.
+ * Response filters: the visitor cookie, the shop's event headers, the
+ * widget's bootstrap inserted before </body>, and Cache-Control: private
+ * on what is one visitor's.
  */
 
 
@@ -15,11 +16,18 @@ static ngx_uint_t ngx_http_trigger_header_events(ngx_http_request_t *r,
     ngx_http_trigger_event_t *events);
 static ngx_int_t ngx_http_trigger_set_cookie(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_private(ngx_http_request_t *r);
+static size_t ngx_http_trigger_cache_control(ngx_http_request_t *r,
+    u_char *dst);
 static ngx_int_t ngx_http_trigger_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trigger_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_int_t ngx_http_trigger_emit(ngx_http_request_t *r,
-    ngx_chain_t ***ll, u_char *data, size_t len, ngx_buf_t *flags);
+static ngx_int_t ngx_http_trigger_body_buf(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_buf_t *b, ngx_chain_t ***ll);
+static ngx_int_t ngx_http_trigger_held(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_chain_t ***ll, u_char *p, size_t n);
+static ngx_int_t ngx_http_trigger_link(ngx_http_request_t *r,
+    ngx_chain_t ***ll, ngx_buf_t *b);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -179,10 +187,104 @@ ngx_http_trigger_set_cookie(ngx_http_request_t *r,
 }
 
 
+/*
+ * A response with one visitor's data or cookie is for that visitor's
+ * browser only: its Cache-Control headers become one that says "private"
+ * first and then what they said, less what let shared caches keep it
+ * (public, s-maxage).  The header is not registered in
+ * headers_out.cache_control: "expires", which runs after this filter,
+ * rewrites the registered one and would drop "private"; its max-age goes
+ * out beside it instead.
+ */
+
+static ngx_int_t
+ngx_http_trigger_private(ngx_http_request_t *r)
+{
+    u_char           *p, *value;
+    ngx_table_elt_t  *cc;
+
+    value = ngx_pnalloc(r->pool, sizeof("private") - 1
+                                 + ngx_http_trigger_cache_control(r, NULL));
+    if (value == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(value, "private", sizeof("private") - 1);
+    p += ngx_http_trigger_cache_control(r, p);
+
+    cc = ngx_list_push(&r->headers_out.headers);
+    if (cc == NULL) {
+        return NGX_ERROR;
+    }
+
+    cc->hash = 1;
+    ngx_str_set(&cc->key, "Cache-Control");
+    cc->value.data = value;
+    cc->value.len = p - value;
+#if (nginx_version >= 1023000)
+    cc->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * With dst NULL, the room the response's Cache-Control values need;
+ * else writes them there as ngx_http_trigger_cache_private() does, takes
+ * the headers out, and returns the length written.
+ */
+
+static size_t
+ngx_http_trigger_cache_control(ngx_http_request_t *r, u_char *dst)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = 0;
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || h[i].key.len != sizeof("Cache-Control") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cache-Control",
+                               sizeof("Cache-Control") - 1) != 0)
+        {
+            continue;
+        }
+
+        if (dst == NULL) {
+            len += 2 * h[i].value.len + 2;
+            continue;
+        }
+
+        len += ngx_http_trigger_cache_private(dst + len, h[i].value.data,
+                                              h[i].value.len);
+        h[i].hash = 0;
+    }
+
+    return len;
+}
+
+
 static ngx_int_t
 ngx_http_trigger_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                    n;
+    ngx_uint_t                    n, private;
     ngx_table_elt_t              *ce;
     ngx_http_trigger_ctx_t       *ctx;
     ngx_http_trigger_event_t      events[NGX_HTTP_TRIGGER_EVENTS_MAX];
@@ -209,23 +311,27 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
 
     ngx_http_trigger_track_status(r, ctx);
 
-    if (ctx->new_visitor && !ctx->cookie_sent
-        && ngx_http_trigger_set_cookie(r, ctx) != NGX_OK)
-    {
-        return NGX_ERROR;
+    private = 0;
+
+    if (ctx->new_visitor && !ctx->cookie_sent) {
+        if (ngx_http_trigger_set_cookie(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        private = 1;
     }
 
     ce = r->headers_out.content_encoding;
 
     /*
      * Only whole, uncompressed pages the widget can be put into; pages
-     * of held-out visitors are counted on the same terms, so that the
-     * two groups compare.
+     * of held-out visitors are looked at on the same terms, and counted
+     * when they would have got it, so that the two groups compare.
      */
     if ((ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE
          || ctx->offer == NGX_HTTP_TRIGGER_OFFER_HOLDOUT)
         && ctx->conf->offer
-        && !ctx->inject && !ctx->counted
+        && !ctx->armed
         && r->headers_out.status == NGX_HTTP_OK
         && r->method != NGX_HTTP_HEAD
         && !r->header_only
@@ -234,23 +340,29 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
         && (ce == NULL || ce->hash == 0 || ce->value.len == 0)
         && ngx_http_test_content_type(r, &ctx->conf->widget_types) != NULL)
     {
-        ctx->counted = 1;
-
-        if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_HOLDOUT) {
-            ngx_http_trigger_stats_incr("offer_holdout", 1);
-            return ngx_http_next_header_filter(r);
-        }
-
-        ngx_http_trigger_stats_incr("offer_injected", 1);
-
-        ctx->inject = 1;
-        ctx->matched = 0;
-
-        ngx_http_clear_content_length(r);
-        ngx_http_clear_accept_ranges(r);
-        ngx_http_weak_etag(r);
-
+        ctx->armed = 1;
+        ctx->scan = 1;
         r->filter_need_in_memory = 1;
+
+        if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE) {
+            ctx->inject = 1;
+
+            ngx_http_clear_content_length(r);
+            ngx_http_clear_accept_ranges(r);
+
+            /*
+             * no validators: no conditional request may get a 304 for a
+             * copy with an old offer in it, or one without the offer
+             */
+            ngx_http_clear_last_modified(r);
+            ngx_http_clear_etag(r);
+
+            private = 1;
+        }
+    }
+
+    if (private && ngx_http_trigger_private(r) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);
@@ -258,24 +370,26 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
 
 
 /*
- * Passes buffers on untouched, except the one where "</body>" is: it is
- * copied around the bootstrap.  A buffer that ends with the start of
- * the tag keeps those bytes back until the next one tells.
+ * Buffers go on as they are, with the bootstrap put in before the
+ * closing body tag.  The few bytes at the end of a buffer that could
+ * start the tag are copied out and kept back, the buffer going on
+ * without them, until the next one tells; they go out before the page's
+ * last buffer, whatever it is.  A flush does not release them: a browser
+ * cannot show half a tag either, and an unbuffered upstream may well
+ * split the tag between two reads.
  */
 
 static ngx_int_t
 ngx_http_trigger_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    size_t                   size, held, end;
-    ssize_t                  start;
+    ngx_int_t                rc;
     ngx_buf_t               *b;
-    ngx_str_t                html;
     ngx_chain_t             *cl, *out, **ll;
     ngx_http_trigger_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_trigger_module);
 
-    if (ctx == NULL || !ctx->inject || in == NULL || r != r->main) {
+    if (ctx == NULL || !ctx->scan || in == NULL || r != r->main) {
         return ngx_http_next_body_filter(r, in);
     }
 
@@ -285,149 +399,236 @@ ngx_http_trigger_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     for (cl = in; cl; cl = cl->next) {
         b = cl->buf;
 
-        if (!ctx->inject || !ngx_buf_in_memory(b)) {
-            *ll = ngx_alloc_chain_link(r->pool);
-            if (*ll == NULL) {
-                return NGX_ERROR;
-            }
+        if (ctx->scan && ngx_buf_in_memory(b)) {
+            rc = ngx_http_trigger_body_buf(r, ctx, b, &ll);
 
-            (*ll)->buf = b;
-            ll = &(*ll)->next;
-            continue;
-        }
-
-        size = b->last - b->pos;
-        held = ctx->matched;
-
-        if (ngx_http_trigger_body_tag(b->pos, size, &ctx->matched, &end)) {
-            ctx->inject = 0;
-            start = (ssize_t) end - (ssize_t) NGX_HTTP_TRIGGER_BODY_TAG_LEN;
-
-            if (ngx_http_trigger_widget_bootstrap(r, ctx, &html) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            if (start >= 0) {
-                if (ngx_http_trigger_emit(r, &ll, ctx->held, held, NULL)
-                    != NGX_OK
-                    || ngx_http_trigger_emit(r, &ll, b->pos, start, NULL)
-                       != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-
-                b->pos += start;
-                held = 0;
-            }
-
-            if (ngx_http_trigger_emit(r, &ll, html.data, html.len, NULL)
-                != NGX_OK
-                || ngx_http_trigger_emit(r, &ll, ctx->held, held, NULL)
-                   != NGX_OK
-                || ngx_http_trigger_emit(r, &ll, b->pos, b->last - b->pos, b)
-                   != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            b->pos = b->last;
-            continue;
-        }
-
-        if (ctx->matched > size) {
-            /* the tag's start goes on: keep the whole buffer back */
-            ngx_memcpy(ctx->held + held, b->pos, size);
-            b->pos = b->last;
+        } else if (b->last_buf) {
+            rc = ngx_http_trigger_held(r, ctx, &ll, ctx->held, ctx->nheld);
+            ctx->nheld = 0;
 
         } else {
-            if (ngx_http_trigger_emit(r, &ll, ctx->held, held, NULL)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(ctx->held, b->last - ctx->matched, ctx->matched);
-
-            if (ctx->matched) {
-                if (ngx_http_trigger_emit(r, &ll, b->pos,
-                                          size - ctx->matched, NULL)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-
-                b->pos = b->last;
-            }
+            rc = NGX_OK;
         }
 
-        if (b->last_buf && ctx->matched) {
-            /* the page ended on the start of a tag: it was none */
-            if (ngx_http_trigger_emit(r, &ll, ctx->held, ctx->matched, NULL)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            ctx->matched = 0;
-        }
-
-        if (b->pos == b->last) {
-            /* copied out: only its flags go on */
-            if (ngx_http_trigger_emit(r, &ll, NULL, 0, b) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            continue;
-        }
-
-        *ll = ngx_alloc_chain_link(r->pool);
-        if (*ll == NULL) {
+        if (rc != NGX_OK || ngx_http_trigger_link(r, &ll, b) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        (*ll)->buf = b;
-        ll = &(*ll)->next;
     }
 
     *ll = NULL;
 
-    return ngx_http_next_body_filter(r, out);
+    rc = ngx_http_next_body_filter(r, out);
+
+    /* the buffers of held bytes that went out can take more */
+    ngx_chain_update_chains(r->pool, &ctx->free, &ctx->busy, &out,
+                            (ngx_buf_tag_t) &ngx_http_trigger_module);
+
+    return rc;
 }
 
 
-/* a copy of data in a buffer of its own, linked at **ll */
+/*
+ * One buffer of the page while the tag is looked for: what goes before
+ * it is linked at **ll; b itself, what is left of it, is linked after.
+ */
 
 static ngx_int_t
-ngx_http_trigger_emit(ngx_http_request_t *r, ngx_chain_t ***ll, u_char *data,
-    size_t len, ngx_buf_t *flags)
+ngx_http_trigger_body_buf(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
+    ngx_buf_t *b, ngx_chain_t ***ll)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    size_t      size, wait, keep, cut;
+    ssize_t     at;
+    ngx_buf_t  *head, *boot;
+    ngx_str_t   html;
 
-    if (len) {
-        b = ngx_create_temp_buf(r->pool, len);
-        if (b == NULL) {
+    size = b->last - b->pos;
+
+    if (!ngx_http_trigger_html_scan(&ctx->html, b->pos, size, &at)) {
+
+        if (!ctx->inject) {
+            return NGX_OK;
+        }
+
+        /* what could start the tag waits, unless the page ends here */
+        wait = b->last_buf ? 0 : ctx->html.partial;
+
+        /* "keep" of it was held back already, "cut" is at b's end */
+        keep = (wait > size) ? wait - size : 0;
+        cut = wait - keep;
+
+        if (ngx_http_trigger_held(r, ctx, ll, ctx->held, ctx->nheld - keep)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
-        b->last = ngx_cpymem(b->pos, data, len);
+        ngx_memmove(ctx->held, ctx->held + ctx->nheld - keep, keep);
+        ngx_memcpy(ctx->held + keep, b->last - cut, cut);
+        ctx->nheld = wait;
 
-    } else if (flags && (flags->last_buf || flags->flush || flags->sync)) {
-        /* a special buffer: no memory, only what it signals */
-        b = ngx_calloc_buf(r->pool);
-        if (b == NULL) {
+        b->last -= cut;
+
+        if (b->in_file) {
+            b->file_last -= cut;
+        }
+
+        return NGX_OK;
+    }
+
+    ctx->scan = 0;
+
+    if (!ctx->inject) {
+        ngx_http_trigger_stats_incr("offer_holdout", 1);
+        return NGX_OK;
+    }
+
+    if (ngx_http_trigger_widget_bootstrap(r, ctx, &html) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    boot = ngx_calloc_buf(r->pool);
+    if (boot == NULL) {
+        return NGX_ERROR;
+    }
+
+    boot->pos = html.data;
+    boot->last = html.data + html.len;
+    boot->memory = 1;
+
+    if (at < 0) {
+        /* the tag began in the bytes held back */
+        keep = ctx->nheld + at;
+
+        if (ngx_http_trigger_held(r, ctx, ll, ctx->held, keep) != NGX_OK
+            || ngx_http_trigger_link(r, ll, boot) != NGX_OK
+            || ngx_http_trigger_held(r, ctx, ll, ctx->held + keep,
+                                     ctx->nheld - keep)
+               != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
     } else {
+        if (ngx_http_trigger_held(r, ctx, ll, ctx->held, ctx->nheld)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (at > 0) {
+            /*
+             * b's start goes in a buffer of its own; b, linked after it,
+             * is not done with before that one is sent
+             */
+            head = ngx_calloc_buf(r->pool);
+            if (head == NULL) {
+                return NGX_ERROR;
+            }
+
+            *head = *b;
+
+            head->last = head->pos + at;
+            head->last_buf = 0;
+            head->last_in_chain = 0;
+            head->flush = 0;
+            head->sync = 0;
+            head->recycled = 0;
+            head->shadow = NULL;
+
+            if (b->in_file) {
+                head->file_last = head->file_pos + at;
+                b->file_pos += at;
+            }
+
+            b->pos += at;
+
+            if (ngx_http_trigger_link(r, ll, head) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        if (ngx_http_trigger_link(r, ll, boot) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->nheld = 0;
+
+    ngx_http_trigger_stats_incr("offer_injected", 1);
+
+    return NGX_OK;
+}
+
+
+/* n bytes held back, copied into a small buffer of the filter's own */
+
+static ngx_int_t
+ngx_http_trigger_held(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
+    ngx_chain_t ***ll, u_char *p, size_t n)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (n == 0) {
         return NGX_OK;
     }
 
-    if (flags) {
-        b->last_buf = flags->last_buf;
-        b->last_in_chain = flags->last_in_chain;
-        b->flush = flags->flush;
-        b->sync = flags->sync;
+    cl = ngx_chain_get_free_buf(r->pool, &ctx->free);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = cl->buf;
+
+    if (b->start == NULL) {
+        b->start = ngx_pnalloc(r->pool, NGX_HTTP_TRIGGER_HTML_TAG_LEN);
+        if (b->start == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->end = b->start + NGX_HTTP_TRIGGER_HTML_TAG_LEN;
+        b->temporary = 1;
+        b->tag = (ngx_buf_tag_t) &ngx_http_trigger_module;
+    }
+
+    b->pos = b->start;
+    b->last = ngx_cpymem(b->pos, p, n);
+
+    **ll = cl;
+    *ll = &cl->next;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Links b at **ll; an in-memory buffer left empty goes on as its flags
+ * only, or not at all.
+ */
+
+static ngx_int_t
+ngx_http_trigger_link(ngx_http_request_t *r, ngx_chain_t ***ll, ngx_buf_t *b)
+{
+    ngx_buf_t    *flags;
+    ngx_chain_t  *cl;
+
+    if (ngx_buf_in_memory(b) && b->pos == b->last) {
+
+        if (!b->last_buf && !b->last_in_chain && !b->flush && !b->sync) {
+            return NGX_OK;
+        }
+
+        flags = ngx_calloc_buf(r->pool);
+        if (flags == NULL) {
+            return NGX_ERROR;
+        }
+
+        flags->last_buf = b->last_buf;
+        flags->last_in_chain = b->last_in_chain;
+        flags->flush = b->flush;
+        flags->sync = b->sync;
+
+        b = flags;
     }
 
     cl = ngx_alloc_chain_link(r->pool);

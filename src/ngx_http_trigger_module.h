@@ -19,6 +19,7 @@
 #include "ngx_http_trigger_chain.h"
 #include "ngx_http_trigger_provider.h"
 #include "ngx_http_trigger_template.h"
+#include "ngx_http_trigger_html.h"
 
 
 #define NGX_HTTP_TRIGGER_COOKIE_SECURE     0x01
@@ -242,16 +243,22 @@ struct ngx_http_trigger_ctx_s {
     /* state[] holds the tracking script's answer */
     unsigned                       has_state:1;
     unsigned                       condition:1;
+    /* the body filter looks for </body>, once per request */
+    unsigned                       armed:1;
+    unsigned                       scan:1;
+    /* and puts the bootstrap before it (else counts a held-out page) */
     unsigned                       inject:1;
-    unsigned                       counted:1;
 
     ngx_http_trigger_offer_outcome_e  offer;
     ngx_http_trigger_item_t        items[NGX_HTTP_TRIGGER_ITEMS_MAX];
     ngx_uint_t                     nitems;
 
-    /* the body filter's search for "</body>" */
-    size_t                         matched;
-    u_char                         held[8];
+    /* the body filter's search: bytes that could start the tag wait */
+    ngx_http_trigger_html_t        html;
+    u_char                         held[NGX_HTTP_TRIGGER_HTML_TAG_LEN];
+    size_t                         nheld;
+    ngx_chain_t                   *free;
+    ngx_chain_t                   *busy;
 
     /* the endpoint's events, for their statistics */
     ngx_http_trigger_event_t      *events;

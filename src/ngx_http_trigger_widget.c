@@ -339,6 +339,12 @@ ngx_http_trigger_offer_request(ngx_http_request_t *r,
     ctx->offer = ngx_http_trigger_offer_decide(&tlcf->rules, &st);
 
     if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE) {
+        /*
+         * the page will have an offer in it that no copy a browser kept
+         * has: no 304 (the not_modified filter runs before the module's)
+         */
+        r->disable_not_modified = 1;
+
         group = "t";
         visitors = "visitors_offered";
 

@@ -1,7 +1,9 @@
 #!/usr/bin/perl
-# The widget's bootstrap goes into HTML pages before </body>: across
-# buffer boundaries, in any case, never into HEAD, ranges, compressed or
-# non-HTML responses, and gzip after the module still works.
+# The widget's bootstrap goes into HTML pages before </body>: the tag an
+# HTML parser would see (not one in a comment, a script or a textarea),
+# across buffer boundaries, in any case, never into HEAD, ranges,
+# compressed or non-HTML responses; gzip after the module still works,
+# nothing of a page is lost, and only pages that got it are counted.
 
 use strict;
 use warnings;
@@ -23,6 +25,29 @@ $t->write_file('html/nobody.html', "<html><p>no closing tag</p></html>\n");
 $t->write_file('html/huge.html',
     "<html><body>" . ("<p>" . ("x" x 1000) . "</p>\n") x 2000
     . "</body></html>\n");
+
+# the closing tag a parser sees, after ones it does not: [before, from]
+my %where = (
+    'comment.html' => ["<html><body><!-- old footer </body> -->\n<p>x</p>",
+                       "</body></html>\n"],
+    'script.html'  => ["<html><body><script>document.write(\"</body>\");"
+                       . "</script>\n<p>x</p>", "</body></html>\n"],
+    'textarea.html' => ["<html><body><textarea name=t></body></textarea>",
+                        "</body></html>\n"],
+    'space.html'   => ["<html><body><p>x</p>", "</body >\n</html>\n"],
+    'attr.html'    => ["<html><body><a title=\"a > </body>\">x</a>",
+                       "</BODY></html>"],
+);
+$t->write_file("html/$_", join '', @{$where{$_}}) for keys %where;
+
+# pages that end in the middle of what could be the tag
+$t->write_file('html/up/tail-b.html', "<html><body><p>x</p></b");
+$t->write_file('html/up/tail-lt.html', "<html><body><p>x</p><");
+
+# a long page without the tag, where every buffer ends on a tag's start
+my $long = ("x" x 63 . "<") x (16 * 16384);
+$t->write_file('html/long.html', $long);
+
 $t->write_file('products.json', <<'EOF2');
 [{"sku":"A1","name":"Shirt </script><!-- \u2028","price":"59.90",
   "currency":"EUR","url":"/p/A1"}]
@@ -83,6 +108,17 @@ $t->start_nginx(http => <<"EOF2");
 
         location / { }
 $buffers
+        location /sf/ {
+            alias %%HTML%%/;
+            sendfile on;
+        }
+
+        location /sf3/ {
+            alias %%HTML%%/;
+            sendfile on;
+            output_buffers 1 3;
+        }
+
         location = /p/A1 {
             trigger_view A1;
             try_files /index.html =404;
@@ -104,7 +140,21 @@ $buffers
             proxy_buffering off;
         }
 
+        location /up/ {
+            proxy_pass http://unix:%%TMP%%/up.sock:/;
+        }
+
+        location /holdout/ {
+            alias %%HTML%%/;
+            trigger_offer_holdout 100%;
+        }
+
         location /_trigger/ { trigger_api; }
+    }
+
+    server {
+        listen unix:%%TMP%%/up.sock;
+        root %%HTML%%/up;
     }
 
     server {
@@ -127,14 +177,39 @@ sub injected_before_body_end {
     return $pre . $post eq $orig && $post =~ m{^</body>}i;
 }
 
+sub injected_at {
+    my ($body, $orig, $at) = @_;
+    my ($pre, $post) = $body =~
+        m{^(.*?)<script type="application/json" id="trg-offer".*?</script><script src="[^"]+" async[^>]*></script>(.*)$}s
+        or return 0;
+    return $pre eq substr($orig, 0, $at) && $post eq substr($orig, $at);
+}
+
+sub stats {
+    return { @{ $t->redis->hgetall($t->key_prefix . 'stats:' . utc_day()) } };
+}
+
 my $v = $t->visitor;
+
+# only pages that really got the widget, or would have, are counted
+$v->get('/nobody.html');
+$v->get('/holdout/nobody.html');
+$v->get('/holdout/index.html');
+ok bootstrap_in($v->get('/index.html')->body), 'a page to count';
+ok wait_until(sub {
+    my $s = stats();
+    ($s->{offer_injected} // 0) >= 1 && ($s->{offer_holdout} // 0) >= 1;
+}), 'counters sent';
+is stats()->{offer_injected}, 1, 'a page without </body> is not counted';
+is stats()->{offer_holdout}, 1, 'nor is a held-out one';
 
 my $r = $v->get('/index.html');
 is $r->status, 200, 'page served';
 ok injected_before_body_end($r->body, $page),
     'bootstrap inserted right before </BODY>';
 ok !defined $r->header('Content-Length'), 'Content-Length cleared';
-like $r->header('ETag') // '', qr{^W/"}, 'ETag weakened';
+ok !defined $r->header('ETag') && !defined $r->header('Last-Modified'),
+    'no validators';
 ok !defined $r->header('Accept-Ranges'), 'Accept-Ranges cleared';
 like $r->body, qr{<script src="/_trigger/widget\.js\?v=[0-9a-f]{10}" async>},
     'widget script is versioned';
@@ -149,6 +224,35 @@ for my $n (1 .. 8) {
     ok injected_before_body_end($r->body, $page),
         "found across $n-byte buffers";
 }
+
+for my $page (sort keys %where) {
+    my $orig = join '', @{$where{$page}};
+    ok injected_at($v->get("/$page")->body, $orig, length $where{$page}[0]),
+        "$page: before the closing tag a parser sees";
+    for my $in ('/b3/', '/sf/', '/sf3/') {
+        ok injected_at($v->get("$in$page")->body, $orig,
+                       length $where{$page}[0]), "$page: $in";
+    }
+}
+
+for my $page ('tail-b.html', 'tail-lt.html') {
+    is $v->get("/up/$page")->body, $t->read_file("html/up/$page"),
+        "proxied $page: the last bytes are not lost";
+    is $v->get("/sf3/up/$page")->body, $t->read_file("html/up/$page"),
+        "$page in 3-byte buffers with sendfile";
+}
+
+# bytes kept back are not a copy of the buffer they came in
+my ($worker) = $t->worker_pids;
+my $hwm = sub {
+    $t->read_file("/proc/$worker/status") =~ /^VmHWM:\s*(\d+) kB/m; $1
+};
+my $before = $hwm->();
+$r = $v->get('/long.html', timeout => 60);
+is length $r->body, 16 * 1024 * 1024, 'a long page without the tag';
+ok !bootstrap_in($r->body), 'and nothing in it';
+cmp_ok $hwm->() - $before, '<', 8 * 1024,
+    'its buffers are not copied (worker memory, kB)';
 
 $r = $v->get('/nobody.html');
 is $r->body, "<html><p>no closing tag</p></html>\n",
@@ -201,10 +305,8 @@ is $offer->{items}[0]{name}, "Shirt </script><!-- \x{2028}",
     'product name intact after JSON decoding';
 
 # a worker sends its counters once a second
-ok wait_until(sub {
-    my %s = @{ $t->redis->hgetall($t->key_prefix . 'stats:' . utc_day()) };
-    ($s{offer_injected} // 0) >= 15;
-}), 'injections counted';
+ok wait_until(sub { (stats()->{offer_injected} // 0) >= 15 }),
+    'injections counted';
 
 kill 'TERM', $up;
 waitpid $up, 0;

@@ -484,59 +484,289 @@ test_json(void)
 }
 
 
-/* feeds the page in pieces of every size: the tag must be found at 11 */
+/*
+ * Where the closing body tag is, as a parser sees it: each page is
+ * "before" and "after", the tag being the start of "after" (no "after":
+ * there is none).
+ */
+static const char  *html_cases[][2] = {
+    { "<p>x</p>", "</BoDy></html>" },
+    { "", "</body>" },
+    { "<p>", "</body\n>" },
+    { "<p>", "</body/>" },
+    { "<p>", "</body\tclass=x>" },
+    { "a < b ", "</body>" },
+    { "<<", "</body>" },
+    { "</>", "</body>" },
+    { "</ </body>", "</body>" },
+    { "<p></bodyx>", "</body>" },
+    { "</p </body>>", "</body>" },
+    { "<scripts>", "</body>" },
 
-static void
-test_body_tag(void)
+    /* comments and their kin */
+    { "<!-- </body> -->", "</body>" },
+    { "<!-- x --!>", "</body>" },
+    { "<!-->", "</body>" },
+    { "<!--->", "</body>" },
+    { "<!-- -- > </body> -->", "</body>" },
+    { "<!-- x --->", "</body>" },
+    { "<!-- </body> --!x -->", "</body>" },
+    { "<!x </body>>", "</body>" },
+    { "<!- </body>>", "</body>" },
+    { "<? </body>?>", "</body>" },
+    { "<!DOCTYPE html>", "</body>" },
+    { "<!--[if lt IE 9]><script src=x></script></body><![endif]-->",
+      "</body>" },
+    { "<![if !IE]>", "</body><![endif]>" },
+
+    /* attributes */
+    { "<a title=\"x > </body>\">", "</body>" },
+    { "<a title='</body>'>", "</body>" },
+    { "<a b=</body>>", "</body>" },
+    { "<a title=\"x\"data-a='>'>", "</body>" },
+    { "<a \"</body>\">", "</body>" },
+    { "<a =\"</body>\">", "</body>" },
+    { "<a b = \"</body>\" c>", "</body>" },
+    { "<img src=x/>", "</body>" },
+
+    /* raw text and RCDATA */
+    { "<script>document.write(\"</body>\")</script>", "</body>" },
+    { "<script>x = \"</scripty>\"; y = '</body>'</script >", "</body>" },
+    { "<SCRIPT type=\"text/javascript\">a</b</SCRIPT>", "</body>" },
+    { "<script/></body></script>", "</body>" },
+    { "<script a=\"</script>\"></body></script>", "</body>" },
+    { "<script><!-- document.write('<script></script>'); '</body>' -->"
+      "</script>", "</body>" },
+    { "<script><!--<script></script>'</body>'--></script>", "</body>" },
+    { "<script><!-- </script>", "</body>" },
+    { "<script>'<!--'</script>", "</body>" },
+    { "<script><!--<script>--></body></script>", "</body>" },
+    { "<script><!--<scripty></body>--></script>", "</body>" },
+    { "<style>a::after{content:\"</body>\"}</style>", "</body>" },
+    { "<textarea></body></textarea>", "</body>" },
+    { "<TEXTAREA></BODY></TEXTAREA >", "</BODY>" },
+    { "<textarea>x</textarea\n>", "</body>" },
+    { "<textarea></textareax></body></textarea>", "</body>" },
+    { "<title>a</titl</body></title>", "</body>" },
+    { "<xmp></body></xmp>", "</body>" },
+    { "<iframe srcdoc=\"</body>\"></body></iframe>", "</body>" },
+    { "<noembed></body></noembed>", "</body>" },
+    { "<noframes></body></noframes>", "</body>" },
+    { "<noscript><p></body></p></noscript>", "</body>" },
+
+    /* none */
+    { "<p>x</p></html>", NULL },
+    { "<p></body", NULL },
+    { "<!-- </body>", NULL },
+    { "<script></body>", NULL },
+    { "<plaintext></body>", NULL },
+    { "<a title=\"</body>", NULL }
+};
+
+
+/* the tag's offset in a page fed in two pieces, split at "split" */
+
+static ssize_t
+html_find(const char *page, size_t len, size_t split, int *held_ok)
 {
-    int          found, wrong;
-    size_t       i, step, matched, end, pos, at;
-    const char  *page = "<p>x</p></BoDy></html>";
+    size_t                   held;
+    ssize_t                  at;
+    ngx_http_trigger_html_t  h;
 
-    wrong = 0;
+    memset(&h, 0, sizeof(h));
+    *held_ok = 1;
 
-    for (step = 1; step <= strlen(page); step++) {
-        matched = 0;
-        found = 0;
-        at = 0;
-
-        for (pos = 0; pos < strlen(page) && !found; pos += step) {
-            i = strlen(page) - pos < step ? strlen(page) - pos : step;
-
-            if (ngx_http_trigger_body_tag((const u_char *) page + pos, i,
-                                          &matched, &end))
-            {
-                found = 1;
-                at = pos + end - NGX_HTTP_TRIGGER_BODY_TAG_LEN;
-            }
-        }
-
-        if (!found || at != 8) {
-            wrong++;
-        }
+    if (ngx_http_trigger_html_scan(&h, (const u_char *) page, split, &at)) {
+        return at;
     }
 
-    ok(wrong == 0, "</BoDy> found at the same place in pieces of any size");
+    held = h.partial;
 
-    matched = 0;
-    ok(!ngx_http_trigger_body_tag((const u_char *) "</bod", 5, &matched, &end)
-       && matched == 5, "partial tag at the end is remembered");
-    ok(!ngx_http_trigger_body_tag((const u_char *) "x>", 2, &matched, &end)
-       && matched == 0, "a broken tag is forgotten");
+    if (ngx_http_trigger_html_scan(&h, (const u_char *) page + split,
+                                   len - split, &at))
+    {
+        /* what began before the split was held back */
+        *held_ok = (at >= -(ssize_t) held);
+        return (ssize_t) split + at;
+    }
 
-    matched = 0;
-    ok(!ngx_http_trigger_body_tag((const u_char *) "<</body", 7, &matched,
-                                  &end)
-       && matched == 6, "restart on a second '<'");
-    ok(ngx_http_trigger_body_tag((const u_char *) ">", 1, &matched, &end)
-       && end == 1, "completed by the next buffer");
-
-    matched = 0;
-    ok(!ngx_http_trigger_body_tag((const u_char *) "<bodyx></html>", 14,
-                                  &matched, &end), "no closing tag");
+    return -1;
 }
 
 
+static void
+test_html(void)
+{
+    int          held_ok, all_held_ok;
+    char         page[256], name[300];
+    size_t       i, len, split, wrong;
+    ssize_t      want, at;
+
+    for (i = 0; i < sizeof(html_cases) / sizeof(html_cases[0]); i++) {
+        len = snprintf(page, sizeof(page), "%s%s", html_cases[i][0],
+                       html_cases[i][1] ? html_cases[i][1] : "");
+        want = html_cases[i][1] ? (ssize_t) strlen(html_cases[i][0]) : -1;
+
+        wrong = 0;
+        all_held_ok = 1;
+
+        for (split = 0; split <= len; split++) {
+            at = html_find(page, len, split, &held_ok);
+
+            if (at != want) {
+                wrong++;
+            }
+
+            all_held_ok &= held_ok;
+        }
+
+        /* a test's name is one line */
+        for (split = 0; split < len; split++) {
+            if (page[split] == '\n' || page[split] == '\r'
+                || page[split] == '\t')
+            {
+                page[split] = ' ';
+            }
+        }
+
+        snprintf(name, sizeof(name), "closing tag %s in \"%s\", "
+                 "split anywhere", want < 0 ? "absent" : "found", page);
+        ok(wrong == 0 && all_held_ok, name);
+    }
+}
+
+
+/* how much of the end of what was fed could start the tag */
+
+static void
+test_html_partial(void)
+{
+    size_t                   i;
+    ssize_t                  at;
+    ngx_http_trigger_html_t  h;
+    static const struct {
+        const char  *page;
+        size_t       partial;
+    } cases[] = {
+        { "x<", 1 }, { "x</", 2 }, { "x</B", 3 }, { "x</bod", 5 },
+        { "x</body", 6 }, { "x</bodyx", 0 }, { "x</p", 0 }, { "x<p", 0 },
+        { "<!--</body", 0 }, { "<script></body", 0 }, { "<a b='</body", 0 },
+        { "x<</", 2 }, { "<!-- -->x</bo", 4 }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&h, 0, sizeof(h));
+
+        if (ngx_http_trigger_html_scan(&h, (const u_char *) cases[i].page,
+                                       strlen(cases[i].page), &at)
+            || h.partial != cases[i].partial)
+        {
+            break;
+        }
+    }
+
+    ok(i == sizeof(cases) / sizeof(cases[0]),
+       "what could start the tag at the end is known");
+}
+
+
+/* the corpus: t/html-corpus/EXPECTED says where each page's tag is */
+
+static void
+test_html_corpus(const char *dir)
+{
+    int                      wrong, held_ok;
+    char                     path[512], file[256], name[300];
+    FILE                    *list, *f;
+    u_char                  *page;
+    size_t                   len, pos, step, split;
+    ssize_t                  at, found;
+    long                     offset;
+    ngx_http_trigger_html_t  h;
+
+    snprintf(path, sizeof(path), "%s/EXPECTED", dir);
+
+    list = fopen(path, "r");
+    ok(list != NULL, "the corpus is there");
+
+    if (list == NULL) {
+        return;
+    }
+
+    page = malloc(1 << 20);
+
+    while (fscanf(list, "%255s %ld", file, &offset) == 2) {
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+        f = fopen(path, "r");
+        len = f ? fread(page, 1, 1 << 20, f) : 0;
+
+        if (f) {
+            fclose(f);
+        }
+
+        wrong = (f == NULL);
+
+        for (split = 0; split <= len; split++) {
+            wrong |= (html_find((char *) page, len, split, &held_ok)
+                      != offset || !held_ok);
+        }
+
+        /* and byte by byte, and in odd pieces */
+
+        for (step = 1; step <= 7; step += 6) {
+            memset(&h, 0, sizeof(h));
+            found = -1;
+
+            for (pos = 0; pos < len; pos += step) {
+                if (ngx_http_trigger_html_scan(&h, page + pos,
+                        len - pos < step ? len - pos : step, &at))
+                {
+                    found = (ssize_t) pos + at;
+                    break;
+                }
+            }
+
+            wrong |= (found != offset);
+        }
+
+        snprintf(name, sizeof(name), "corpus %s: tag at %ld", file, offset);
+        ok(!wrong, name);
+    }
+
+    free(page);
+    fclose(list);
+}
+
+
+static void
+test_cache_private(void)
+{
+    u_char   out[256];
+    size_t   i, n;
+    static const char  *cases[][2] = {
+        { "public, max-age=600", ", max-age=600" },
+        { "PUBLIC,s-maxage=60 , max-age=5", ", max-age=5" },
+        { "no-store, no-cache", ", no-store, no-cache" },
+        { "private=\"Set-Cookie\", public", "" },
+        { "no-cache=\"Set-Cookie, public\",public", ", no-cache=\"Set-Cookie, "
+                                                    "public\"" },
+        { "  ,, must-revalidate ,", ", must-revalidate" },
+        { "x=\"a\\\",public\", y", ", x=\"a\\\",public\", y" },
+        { "", "" }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = ngx_http_trigger_cache_private(out, (const u_char *) cases[i][0],
+                                           strlen(cases[i][0]));
+
+        if (n != strlen(cases[i][1]) || memcmp(out, cases[i][1], n) != 0) {
+            break;
+        }
+    }
+
+    ok(i == sizeof(cases) / sizeof(cases[0]),
+       "Cache-Control without what lets shared caches keep it");
+}
 static void
 test_script_json(void)
 {
@@ -909,7 +1139,10 @@ main(void)
     test_events();
     test_header();
     test_json();
-    test_body_tag();
+    test_html();
+    test_html_partial();
+    test_html_corpus("t/html-corpus");
+    test_cache_private();
     test_script_json();
     test_offer();
     test_template_errors();
