@@ -1,7 +1,7 @@
 # trigger_double_opt_in: the answer carries no code, the address waits
-# unconfirmed until its owner follows the signed link of the
-# confirmation letter; a GET of the link only shows a button (mail
-# scanners follow links); its POST starts the chain, once.
+# unconfirmed and gets only the confirmation letter, whose signed link
+# shows a button on GET (mail scanners follow links) and confirms on
+# POST: then the chain starts, once, and its first letter has the code.
 use strict;
 use warnings;
 use FindBin;
@@ -12,11 +12,28 @@ use Digest::SHA qw(sha1_hex);
 
 my $t = TriggerTest->new->require_module;
 $t->start_redis;
+$t->start_esp;
 $t->write_file('html/index.html', "<html><body>shop</body></html>\n");
+$t->write_file('chains.json', <<'EOF');
+{
+  "defaults": { "from_email": "shop@example.com", "shop_name": "Shop",
+                "shop_url": "http://127.0.0.1:8080" },
+  "letters": {
+    "confirm": { "subject": "Please confirm",
+                 "text": "Confirm: {{{confirm_url}}}" },
+    "offer": { "subject": "Your code {{{code}}}",
+               "text": "Code {{{code}}}" }
+  },
+  "chains": [ { "name": "offer", "trigger": "code_issued",
+                "steps": [ { "send": "offer" } ] } ]
+}
+EOF
 
 $t->start_nginx(http => <<'EOF');
     %%TRIGGER_BASE%%
     trigger_double_opt_in on;
+    trigger_chains %%TMP%%/chains.json;
+    trigger_esp sendgrid key=test-key url=http://127.0.0.1:%%ESP_PORT%%;
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -59,9 +76,20 @@ my $record = $t->key_prefix . 'email:' . sha1_hex('ann@example.com');
 my %e = @{ $t->redis->hgetall($record) };
 is($e{state}, 'unconfirmed', 'the address waits for its confirmation');
 ok($e{code}, 'its code is kept for the letter');
-is_deeply([$t->redis->zrange($t->key_prefix . 'queue', 0, -1)],
-          [sha1_hex('ann@example.com') . ':_confirm'],
-          'queued: the confirmation letter');
+sub letters_to {
+    my ($email) = @_;
+    return [grep { grep { $_ eq $email } @{ $_->{to} || [] } }
+            @{ $t->esp_messages || [] }];
+}
+
+ok(wait_until(sub { @{ letters_to('ann@example.com') } }, timeout => 10),
+   'the confirmation letter arrives');
+my $letter = letters_to('ann@example.com')->[0];
+is($letter->{subject}, 'Please confirm', 'it is the confirmation');
+my ($sent_link) = $letter->{text}
+    =~ m{Confirm: http://127\.0\.0\.1:8080(/_trigger/confirm\?e=[0-9a-f]{40}&t=\S+)};
+ok($sent_link, 'with its signed link');
+unlike($letter->{text}, qr/\Q$e{code}\E/, 'but not the code');
 
 # a known address from another visitor: the same answer, nothing new
 my $w = $t->visitor;
@@ -70,11 +98,11 @@ $r = $w->post('/_trigger/subscribe',
                             email => 'ann@example.com' }));
 is_deeply($r->json, { ok => JSON::PP::true, confirm => JSON::PP::true },
           'a known address: the same answer');
-is(scalar(() = $t->redis->zrange($t->key_prefix . 'queue', 0, -1)), 1,
-   'no second letter for it');
+sleep 1;
+is(scalar @{ letters_to('ann@example.com') }, 1, 'no second letter for it');
 
-# the link
-my $link = confirm_link('ann@example.com', time + 3600);
+# the link, as the letter carries it
+my $link = $sent_link;
 $r = $t->get($link);
 is($r->status, 200, 'GET: a page');
 like($r->body, qr/<form method="post">/, 'with a button');
@@ -108,8 +136,12 @@ is($e{state}, 'queued', 'the chain starts');
 ok($e{confirmed}, 'when it was confirmed is kept');
 $r = http_request(port => $t->port, method => 'POST', path => $link);
 is($r->status, 200, 'a second click: still fine');
-is(scalar(() = $t->redis->zrange($t->key_prefix . 'queue', 0, -1)), 1,
-   'one chain');
+ok(wait_until(sub { @{ letters_to('ann@example.com') } >= 2 }, timeout => 10),
+   'the chain begins: the offer letter');
+is(letters_to('ann@example.com')->[1]{text}, "Code $e{code}",
+   'with the code kept since the subscription');
+sleep 1;
+is(scalar @{ letters_to('ann@example.com') }, 2, 'one chain, one letter');
 
 # a link for an address that was never subscribed
 $r = http_request(port => $t->port, method => 'POST',
