@@ -334,6 +334,13 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       offsetof(ngx_http_trigger_main_conf_t, sender.backoff),
       NULL },
 
+    { ngx_string("trigger_sender_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, sender.lease),
+      NULL },
+
     { ngx_string("trigger_products"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_trigger_products,
@@ -705,6 +712,7 @@ ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
     tmcf->sender.concurrency = NGX_CONF_UNSET_UINT;
     tmcf->sender.timeout = NGX_CONF_UNSET_MSEC;
     tmcf->sender.backoff = NGX_CONF_UNSET;
+    tmcf->sender.lease = NGX_CONF_UNSET;
 
     return tmcf;
 }

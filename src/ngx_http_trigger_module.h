@@ -101,6 +101,8 @@ typedef struct {
     ngx_msec_t                     timeout;
     /* the first retry's delay; it doubles for each one after */
     time_t                         backoff;
+    /* a claimed job is the worker's for so long */
+    time_t                         lease;
 } ngx_http_trigger_sender_conf_t;
 
 

@@ -16,8 +16,6 @@
 #include "ngx_http_trigger_tz.h"
 
 
-/* a job is this worker's for so long; transfers end well before */
-#define NGX_HTTP_TRIGGER_SENDER_LEASE     120
 /* the queue is looked at this often at most when nothing is due */
 #define NGX_HTTP_TRIGGER_SENDER_IDLE      5000
 #define NGX_HTTP_TRIGGER_SENDER_ATTEMPTS  8
@@ -340,6 +338,15 @@ ngx_http_trigger_sender_init_conf(ngx_conf_t *cf,
     ngx_conf_init_uint_value(sc->concurrency, 8);
     ngx_conf_init_msec_value(sc->timeout, 20000);
     ngx_conf_init_value(sc->backoff, 30);
+    ngx_conf_init_value(sc->lease, 120);
+
+    /* a letter's attempt must end well within its lease */
+    if ((ngx_msec_t) sc->lease * 1000 < sc->timeout + 5000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trigger_sender_lease\" must be at least 5s "
+                           "longer than \"trigger_sender_timeout\"");
+        return NGX_CONF_ERROR;
+    }
 
     if (tmcf->double_opt_in && sc->chains == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -525,7 +532,7 @@ ngx_http_trigger_sender_tick(ngx_event_t *ev)
     }
 
     if (ngx_http_trigger_queue_claim(sd->rd, &sd->tmcf->key_prefix, room,
-                                     NGX_HTTP_TRIGGER_SENDER_LEASE,
+                                     sd->conf->lease,
                                      ngx_http_trigger_sender_claimed, sd)
         != NGX_OK)
     {
