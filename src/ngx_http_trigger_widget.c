@@ -41,7 +41,7 @@ static const char  *ngx_http_trigger_widget_text_keys[] = {
     "title", "subtitle", "email_label", "email_placeholder",
     "consent_required", "submit", "decline", "close", "in_cart",
     "viewed_title", "cart_title", "success_title", "success_text",
-    "success_confirm", "copy", "copied", "error_email", "error_consent",
+    "success_code", "success_confirm", "copy", "copied", "error_email", "error_consent",
     "error_generic", "error_limit", "error_token", "error_unavailable", NULL
 };
 
@@ -234,7 +234,7 @@ ngx_http_trigger_widget_merge(ngx_conf_t *cf,
     char                          *text;
     size_t                         len;
     json_t                        *o;
-    ngx_uint_t                     sig;
+    ngx_uint_t                     sig, mail;
     ngx_http_trigger_main_conf_t  *tmcf;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trigger_module);
@@ -248,8 +248,11 @@ ngx_http_trigger_widget_merge(ngx_conf_t *cf,
 
     sig = conf->widget_signals;
 
+    /* the success text promises a letter only when one will be sent */
+    mail = tmcf->sender.on_subscribe && tmcf->sender.on_subscribe->nelts;
+
     o = json_pack("{s:s%, s:s%, s:s%, s:O?, s:o, s:{s:b, s:b, s:b, s:b,"
-                  " s:I}, s:I, s:b}",
+                  " s:I}, s:I, s:b, s:b}",
                   "api", tmcf->api.data, tmcf->api.len,
                   "lang", conf->widget_lang.data, conf->widget_lang.len,
                   "discount", conf->discount.data, conf->discount.len,
@@ -266,7 +269,8 @@ ngx_http_trigger_widget_merge(ngx_conf_t *cf,
                   "idle", (json_int_t) ((sig & NGX_HTTP_TRIGGER_SIGNAL_IDLE)
                                         ? conf->widget_idle : 0),
                   "delay", (json_int_t) conf->widget_delay,
-                  "datalayer", conf->widget_datalayer ? 1 : 0);
+                  "datalayer", conf->widget_datalayer ? 1 : 0,
+                  "mail", mail ? 1 : 0);
     if (o == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "widget settings are not valid UTF-8");

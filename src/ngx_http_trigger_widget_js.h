@@ -6,7 +6,7 @@
 #define _NGX_HTTP_TRIGGER_WIDGET_JS_H_INCLUDED_
 
 
-#define NGX_HTTP_TRIGGER_WIDGET_VERSION  "0d830a59fa"
+#define NGX_HTTP_TRIGGER_WIDGET_VERSION  "b2299f19ef"
 
 
 static const char  ngx_http_trigger_widget_js[] =
@@ -62,6 +62,7 @@ static const char  ngx_http_trigger_widget_js[] =
     "            success_title: 'Your discount is ready!',\n"
     "            success_text: 'Use code {code} at checkout. We have also sen"
     "t it to your email.',\n"
+    "            success_code: 'Use code {code} at checkout.',\n"
     "            success_confirm: 'Check your inbox: confirm your address and"
     " we will send your code.',\n"
     "            copy: 'Copy',\n"
@@ -107,6 +108,10 @@ static const char  ngx_http_trigger_widget_js[] =
     "044b \\u043e\\u0442\\u043f\\u0440\\u0430\\u0432\\u0438\\u043b\\u0438 \\u"
     "0435\\u0433\\u043e \\u0438 \\u043d\\u0430 \\u043f\\u043e\\u0447\\u0442\\"
     "u0443.',\n"
+    "            success_code: '\\u0412\\u0432\\u0435\\u0434\\u0438\\u0442\\u"
+    "0435 \\u043f\\u0440\\u043e\\u043c\\u043e\\u043a\\u043e\\u0434 {code} \\u"
+    "043f\\u0440\\u0438 \\u043e\\u0444\\u043e\\u0440\\u043c\\u043b\\u0435\\u0"
+    "43d\\u0438\\u0438 \\u0437\\u0430\\u043a\\u0430\\u0437\\u0430.',\n"
     "            success_confirm: '\\u041f\\u0440\\u043e\\u0432\\u0435\\u0440"
     "\\u044c\\u0442\\u0435 \\u043f\\u043e\\u0447\\u0442\\u0443: \\u043f\\u043"
     "e\\u0434\\u0442\\u0432\\u0435\\u0440\\u0434\\u0438\\u0442\\u0435 \\u0430"
@@ -637,8 +642,11 @@ static const char  ngx_http_trigger_widget_js[] =
     "            title,\n"
     "            /* no code: double opt-in, the code comes by email */\n"
     "            code && el('div', { class: 'codebox' }, codeEl, copy),\n"
-    "            el('p', { class: 'note', text: code ? text('success_text', c"
-    "ode) : text('success_confirm') })));\n"
+    "            /* the email promise only where a letter will really go */\n"
+    "            el('p', { class: 'note', text: code ? text(offer.mail ? 'suc"
+    "cess_text' : 'success_code', code)\n"
+    "                                                : text('success_confirm'"
+    ") })));\n"
     "        v.dialog.setAttribute('aria-labelledby', 'trg-stitle');\n"
     "        v.dialog.removeAttribute('aria-describedby');\n"
     "        title.focus();\n"

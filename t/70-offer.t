@@ -120,6 +120,7 @@ my $r = $v->get('/index.html');
 is $r->header('X-Offer'), 'eligible', 'third page: eligible';
 my $offer = offer_data($r);
 ok $offer, 'bootstrap injected';
+ok !$offer->{mail}, 'no chains: the widget promises no letter';
 is_deeply [map { $_->{sku} } @{$offer->{items}}], ['B2', 'A1'],
     'viewed items, most recent first, limited by trigger_widget_items';
 is $offer->{items}[0]{name}, 'Canvas bag', 'items carry the feed data';

@@ -40,6 +40,7 @@
             viewed_title: 'You looked at',
             success_title: 'Your discount is ready!',
             success_text: 'Use code {code} at checkout. We have also sent it to your email.',
+            success_code: 'Use code {code} at checkout.',
             success_confirm: 'Check your inbox: confirm your address and we will send your code.',
             copy: 'Copy',
             copied: 'Copied!',
@@ -63,6 +64,7 @@
             viewed_title: '\u0412\u044b \u0441\u043c\u043e\u0442\u0440\u0435\u043b\u0438',
             success_title: '\u0421\u043a\u0438\u0434\u043a\u0430 \u0432\u0430\u0448\u0430!',
             success_text: '\u0412\u0432\u0435\u0434\u0438\u0442\u0435 \u043f\u0440\u043e\u043c\u043e\u043a\u043e\u0434 {code} \u043f\u0440\u0438 \u043e\u0444\u043e\u0440\u043c\u043b\u0435\u043d\u0438\u0438 \u0437\u0430\u043a\u0430\u0437\u0430. \u041c\u044b \u043e\u0442\u043f\u0440\u0430\u0432\u0438\u043b\u0438 \u0435\u0433\u043e \u0438 \u043d\u0430 \u043f\u043e\u0447\u0442\u0443.',
+            success_code: '\u0412\u0432\u0435\u0434\u0438\u0442\u0435 \u043f\u0440\u043e\u043c\u043e\u043a\u043e\u0434 {code} \u043f\u0440\u0438 \u043e\u0444\u043e\u0440\u043c\u043b\u0435\u043d\u0438\u0438 \u0437\u0430\u043a\u0430\u0437\u0430.',
             success_confirm: '\u041f\u0440\u043e\u0432\u0435\u0440\u044c\u0442\u0435 \u043f\u043e\u0447\u0442\u0443: \u043f\u043e\u0434\u0442\u0432\u0435\u0440\u0434\u0438\u0442\u0435 \u0430\u0434\u0440\u0435\u0441, \u0438 \u043c\u044b \u043f\u0440\u0438\u0448\u043b\u0451\u043c \u043f\u0440\u043e\u043c\u043e\u043a\u043e\u0434.',
             copy: '\u041a\u043e\u043f\u0438\u0440\u043e\u0432\u0430\u0442\u044c',
             copied: '\u0421\u043a\u043e\u043f\u0438\u0440\u043e\u0432\u0430\u043d\u043e!',
@@ -481,7 +483,9 @@ label{display:block;margin:0 0 6px;font-size:13px;font-weight:600}
             title,
             /* no code: double opt-in, the code comes by email */
             code && el('div', { class: 'codebox' }, codeEl, copy),
-            el('p', { class: 'note', text: code ? text('success_text', code) : text('success_confirm') })));
+            /* the email promise only where a letter will really go */
+            el('p', { class: 'note', text: code ? text(offer.mail ? 'success_text' : 'success_code', code)
+                                                : text('success_confirm') })));
         v.dialog.setAttribute('aria-labelledby', 'trg-stitle');
         v.dialog.removeAttribute('aria-describedby');
         title.focus();
