@@ -2005,23 +2005,69 @@ ngx_http_trigger_chain_match(const ngx_http_trigger_chain_pattern_t *p,
 }
 
 
+/*
+ * The new event completes a pattern: it matches, and for a visit's depth
+ * or duration it is the first of its visit to do so (every page after
+ * the threshold matches too, and a visit is one event for a chain).
+ */
+
+static int
+ngx_http_trigger_chain_completes(const ngx_http_trigger_chain_pattern_t *p,
+    const ngx_http_trigger_chain_event_t *history, size_t n,
+    const ngx_http_trigger_chain_event_t *ev)
+{
+    size_t  i;
+
+    if (!ngx_http_trigger_chain_match(p, ev)) {
+        return 0;
+    }
+
+    if (p->type != NGX_HTTP_TRIGGER_CHAIN_EV_VISIT) {
+        return 1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (history[i].type == NGX_HTTP_TRIGGER_CHAIN_EV_VISIT
+            && history[i].time - history[i].duration
+               == ev->time - ev->duration
+            && ngx_http_trigger_chain_match(p, &history[i]))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 int
 ngx_http_trigger_chain_fires(const ngx_http_trigger_chain_trigger_t *t,
     const ngx_http_trigger_chain_event_t *history, size_t n,
-    const ngx_http_trigger_chain_event_t *ev)
+    const ngx_http_trigger_chain_event_t *ev, int64_t since)
 {
     int      fired;
     size_t   i, k;
     int64_t  from;
 
+    /* what started the chain before cannot start it again */
+    if (ev->time <= since) {
+        return 0;
+    }
+
     from = ev->time - t->within;
+
+    if (from <= since) {
+        from = since + 1;
+    }
 
     switch (t->combine) {
 
     case NGX_HTTP_TRIGGER_CHAIN_ONE:
     case NGX_HTTP_TRIGGER_CHAIN_ANY:
         for (k = 0; k < t->nevents; k++) {
-            if (ngx_http_trigger_chain_match(&t->events[k], ev)) {
+            if (ngx_http_trigger_chain_completes(&t->events[k], history, n,
+                                                 ev))
+            {
                 return 1;
             }
         }
@@ -2032,7 +2078,9 @@ ngx_http_trigger_chain_fires(const ngx_http_trigger_chain_trigger_t *t,
         fired = 0;
 
         for (k = 0; k < t->nevents; k++) {
-            if (ngx_http_trigger_chain_match(&t->events[k], ev)) {
+            if (ngx_http_trigger_chain_completes(&t->events[k], history, n,
+                                                 ev))
+            {
                 fired = 1;
                 continue;
             }
@@ -2054,7 +2102,9 @@ ngx_http_trigger_chain_fires(const ngx_http_trigger_chain_trigger_t *t,
         return fired;
 
     default: /* NGX_HTTP_TRIGGER_CHAIN_SEQUENCE */
-        if (!ngx_http_trigger_chain_match(&t->events[t->nevents - 1], ev)) {
+        if (!ngx_http_trigger_chain_completes(&t->events[t->nevents - 1],
+                                              history, n, ev))
+        {
             return 0;
         }
 

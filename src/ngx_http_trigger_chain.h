@@ -267,11 +267,14 @@ const ngx_http_trigger_chain_t *ngx_http_trigger_chain_find(
 /*
  * Whether the new event ev fires the trigger, given the contact's recent
  * events (oldest first, all before ev): ev must be one of the trigger's
- * events, so a trigger fires on the event that completes it.
+ * events, so a trigger fires on the event that completes it; a visit's
+ * threshold is completed once per visit.  Events at or before since (the
+ * one that started the chain last; 0: never) take no part: an event
+ * starts a chain once.
  */
 int ngx_http_trigger_chain_fires(const ngx_http_trigger_chain_trigger_t *t,
     const ngx_http_trigger_chain_event_t *history, size_t n,
-    const ngx_http_trigger_chain_event_t *ev);
+    const ngx_http_trigger_chain_event_t *ev, int64_t since);
 
 /*
  * What to do for a contact at pc (0 when it enters the chain) now:

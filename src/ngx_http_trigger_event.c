@@ -12,13 +12,13 @@
 
 
 const char  ngx_http_trigger_event_codes[NGX_HTTP_TRIGGER_EV_COUNT] = {
-    'v', 'a', 'r', 'c', 'p', 's', 'x', 'd'
+    'v', 'a', 'r', 'c', 'p', 'o', 's', 'x', 'd'
 };
 
 
 /* the names the JSON endpoint accepts */
 static const char  *ngx_http_trigger_event_names[NGX_HTTP_TRIGGER_EV_COUNT] = {
-    "view", "cart_add", "cart_remove", "cart_clear", "purchase",
+    "view", "cart_add", "cart_remove", "cart_clear", "purchase", "social",
     "offer_shown", "offer_closed", NULL
 };
 
@@ -144,6 +144,19 @@ ngx_http_trigger_event_set(ngx_http_trigger_event_t *ev,
     if (type == NGX_HTTP_TRIGGER_EV_CART_CLEAR
         || type >= NGX_HTTP_TRIGGER_EV_OFFER_SHOWN)
     {
+        return NULL;
+    }
+
+    if (type == NGX_HTTP_TRIGGER_EV_SOCIAL) {
+        if (!((id_len == 4 && memcmp(id, "like", 4) == 0)
+              || (id_len == 5 && memcmp(id, "share", 5) == 0)
+              || (id_len == 6 && memcmp(id, "invite", 6) == 0)))
+        {
+            return "invalid action";
+        }
+
+        memcpy(ev->id, id, id_len);
+
         return NULL;
     }
 
@@ -298,12 +311,14 @@ ngx_http_trigger_event_from_json(json_t *obj, ngx_http_trigger_event_t *ev)
         return "unknown event type";
     }
 
-    key = type == NGX_HTTP_TRIGGER_EV_PURCHASE ? "order" : "sku";
+    key = type == NGX_HTTP_TRIGGER_EV_PURCHASE ? "order"
+          : type == NGX_HTTP_TRIGGER_EV_SOCIAL ? "action" : "sku";
     id = json_object_get(obj, key);
 
     if (id != NULL && !json_is_string(id)) {
-        return type == NGX_HTTP_TRIGGER_EV_PURCHASE
-               ? "invalid order id" : "invalid sku";
+        return type == NGX_HTTP_TRIGGER_EV_PURCHASE ? "invalid order id"
+               : type == NGX_HTTP_TRIGGER_EV_SOCIAL ? "invalid action"
+               : "invalid sku";
     }
 
     key = type == NGX_HTTP_TRIGGER_EV_PURCHASE ? "amount" : "qty";

@@ -25,6 +25,8 @@ typedef enum {
     NGX_HTTP_TRIGGER_EV_CART_REMOVE,
     NGX_HTTP_TRIGGER_EV_CART_CLEAR,
     NGX_HTTP_TRIGGER_EV_PURCHASE,
+    /* like, share, invite: a trigger for chains, nothing stored else */
+    NGX_HTTP_TRIGGER_EV_SOCIAL,
     NGX_HTTP_TRIGGER_EV_OFFER_SHOWN,
     NGX_HTTP_TRIGGER_EV_OFFER_CLOSED,
     /* only from the decline endpoint, which checks the offer token */
@@ -35,7 +37,7 @@ typedef enum {
 
 typedef struct {
     ngx_http_trigger_event_type_e  type;
-    /* the SKU, or the order id of a purchase */
+    /* the SKU, the order id of a purchase, or a social action */
     u_char                         id[NGX_HTTP_TRIGGER_ID_MAX + 1];
     /* cart quantity (0 on remove: the whole line), or amount in cents */
     int64_t                        num;

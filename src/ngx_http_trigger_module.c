@@ -1040,6 +1040,8 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     ngx_http_trigger_redis_script(&ngx_http_trigger_claim_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_finish_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_admin_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_triggers_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_start_script);
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 

@@ -91,6 +91,12 @@ typedef struct {
     ngx_array_t                   *on_subscribe;
     /* every chain's name, and the confirmation letter's "_confirm" */
     ngx_array_t                   *all_chains;
+    /* the names of the chains a known contact's behaviour starts */
+    ngx_array_t                   *behaviour;
+    /* their contacts' events are kept so long (0: no such chain), and
+     * the shortest "lapse" among them */
+    time_t                         history;
+    time_t                         lapse;
 
     ngx_http_trigger_provider_t    provider;
     ngx_str_t                      provider_name;

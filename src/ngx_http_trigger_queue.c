@@ -452,3 +452,334 @@ ngx_http_trigger_queue_letter_key(u_char *buf, ngx_str_t *prefix,
     return ngx_sprintf(buf, "%Vletter:%*s:%L:%D", prefix, job->id_len,
                        job->id, job->started, pc);
 }
+
+
+/*
+ * KEYS: the contacts with new events, the contacts' "lapse" checks.
+ * ARGV: now, contacts at most, the key prefix, the chains that look at
+ * behaviour, the chains' lapse thresholds (shortest first), and how many
+ * thresholds there are.  A due lapse check becomes a "lapse" event
+ * (seconds since the visitor's last activity) and the next threshold's
+ * check.  Each contact comes with its subscription's state, when it was
+ * checked before (and is now), whether it is suppressed, its visitor's
+ * purchases, its recent events, and per chain the time of the event
+ * that last started it (an event starts a chain once).
+ */
+
+ngx_http_trigger_script_t  ngx_http_trigger_triggers_script = {
+    ngx_string(
+    "local now, max, pre = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]\n"
+    "local nl = tonumber(ARGV[#ARGV])\n"
+    "for _, em in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,\n"
+    "                               'LIMIT', 0, max)) do\n"
+    "  redis.call('ZREM', KEYS[2], em)\n"
+    "  local vid = redis.call('HGET', pre .. 'email:' .. em, 'vid')\n"
+    "  local vk = vid and pre .. '{' .. vid .. '}'\n"
+    "  local l = vk and tonumber(redis.call('HGET', vk, 'l'))\n"
+    "  if l then\n"
+    "    local hk = pre .. 'hist:' .. em\n"
+    "    redis.call('RPUSH', hk, 'lapse ' .. now .. ' 0 0 ' .. (now - l)\n"
+    "                            .. ' -')\n"
+    "    redis.call('LTRIM', hk, -20, -1)\n"
+    "    redis.call('ZADD', KEYS[1], now, em)\n"
+    "    for i = #ARGV - nl, #ARGV - 1 do\n"
+    "      if tonumber(ARGV[i]) > now - l then\n"
+    "        redis.call('ZADD', KEYS[2], l + tonumber(ARGV[i]), em)\n"
+    "        break\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local out = {}\n"
+    "for _, em in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,\n"
+    "                               'LIMIT', 0, max)) do\n"
+    "  redis.call('ZREM', KEYS[1], em)\n"
+    "  local rk = pre .. 'email:' .. em\n"
+    "  local c = redis.call('HMGET', rk, 'state', 'vid', 'tc')\n"
+    "  if c[1] then\n"
+    "    redis.call('HSET', rk, 'tc', now)\n"
+    "    local vk = c[2] and pre .. '{' .. c[2] .. '}'\n"
+    "    local p = vk and redis.call('HGET', vk, 'p')\n"
+    "    local fired = {}\n"
+    "    for i = 4, #ARGV - nl do\n"
+    "      local f = redis.call('HGET', rk, 'f:' .. ARGV[i])\n"
+    "      fired[#fired + 1] = tonumber(f) or 0\n"
+    "    end\n"
+    "    out[#out + 1] = {em, c[1], tonumber(c[3]) or 0,\n"
+    "      redis.call('SISMEMBER', pre .. 'suppressed', em),\n"
+    "      tonumber(p) or 0,\n"
+    "      redis.call('LRANGE', pre .. 'hist:' .. em, 0, -1), fired}\n"
+    "  end\n"
+    "end\n"
+    "return out\n"),
+    { 0 }
+};
+
+
+/*
+ * KEYS: the queue.  ARGV: now, the key prefix, the address's digest, its
+ * visitor's purchases, then per chain to start its name and the time of
+ * the event that started it: one chain of a kind per contact at a time,
+ * as a subscription starts them, and one start per event.
+ */
+
+ngx_http_trigger_script_t  ngx_http_trigger_start_script = {
+    ngx_string(
+    "local rk = ARGV[2] .. 'email:' .. ARGV[3]\n"
+    "for i = 5, #ARGV, 2 do\n"
+    "  local id = ARGV[3] .. ':' .. ARGV[i]\n"
+    "  local jk = ARGV[2] .. 'job:' .. id\n"
+    "  redis.call('HSET', rk, 'f:' .. ARGV[i], ARGV[i + 1])\n"
+    "  if redis.call('EXISTS', jk) == 0 then\n"
+    "    redis.call('HSET', jk, 'chain', ARGV[i], 'pc', 0, 'variant', -1,\n"
+    "               'started', ARGV[1], 'attempts', 0, 'p0', ARGV[4])\n"
+    "    redis.call('ZADD', KEYS[1], ARGV[1], id)\n"
+    "  end\n"
+    "end\n"
+    "return 1\n"),
+    { 0 }
+};
+
+
+typedef struct {
+    ngx_http_trigger_triggers_pt   handler;
+    void                          *data;
+} ngx_http_trigger_triggers_t;
+
+
+static void ngx_http_trigger_queue_triggered(void *data, redisReply *reply);
+static ngx_int_t ngx_http_trigger_queue_event(redisReply *r,
+    ngx_http_trigger_chain_event_t *ev);
+
+
+ngx_int_t
+ngx_http_trigger_queue_triggers(ngx_http_trigger_redis_t *rd,
+    ngx_str_t *prefix, ngx_uint_t max, ngx_str_t *chains, ngx_uint_t nchains,
+    int64_t *lapses, ngx_uint_t nlapses,
+    ngx_http_trigger_triggers_pt handler, void *data)
+{
+    u_char                        *p, key[64 + 16];
+    size_t                         names;
+    ngx_uint_t                     i;
+    ngx_http_trigger_triggers_t   *tr;
+    ngx_http_trigger_redis_cmd_t  *cmd;
+
+    tr = ngx_alloc(sizeof(ngx_http_trigger_triggers_t), ngx_cycle->log);
+    if (tr == NULL) {
+        return NGX_ERROR;
+    }
+
+    tr->handler = handler;
+    tr->data = data;
+
+    for (i = 0, names = 0; i < nchains; i++) {
+        names += chains[i].len;
+    }
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_triggers_script,
+                                            7 + nchains + nlapses,
+                                            1 + 2 * sizeof(key) + prefix->len
+                                            + names
+                                            + (3 + nlapses) * NGX_INT64_LEN);
+    if (cmd == NULL) {
+        ngx_free(tr);
+        return NGX_ERROR;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "2", 1);
+    p = ngx_sprintf(key, "%Vtriggers", prefix);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
+    p = ngx_sprintf(key, "%Vlapse", prefix);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+    ngx_http_trigger_redis_cmd_arg_int(cmd, max);
+    ngx_http_trigger_redis_cmd_arg(cmd, prefix->data, prefix->len);
+
+    for (i = 0; i < nchains; i++) {
+        ngx_http_trigger_redis_cmd_arg(cmd, chains[i].data, chains[i].len);
+    }
+
+    for (i = 0; i < nlapses; i++) {
+        ngx_http_trigger_redis_cmd_arg_int(cmd, lapses[i]);
+    }
+
+    ngx_http_trigger_redis_cmd_arg_int(cmd, nlapses);
+
+    if (ngx_http_trigger_redis_eval(rd, cmd, ngx_http_trigger_queue_triggered,
+                                    tr)
+        != NGX_OK)
+    {
+        ngx_free(tr);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* {digest, state, checked, suppressed, purchases, {events}} each */
+
+static void
+ngx_http_trigger_queue_triggered(void *data, redisReply *reply)
+{
+    ngx_uint_t                    i, j, n;
+    redisReply                   *r, *hist;
+    ngx_http_trigger_contact_t   *contacts, *c;
+    ngx_http_trigger_triggers_t  *tr = data;
+
+    contacts = NULL;
+    n = 0;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements) {
+        contacts = ngx_alloc(reply->elements
+                             * sizeof(ngx_http_trigger_contact_t),
+                             ngx_cycle->log);
+    }
+
+    for (i = 0; contacts && i < reply->elements; i++) {
+        r = reply->element[i];
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 7
+            || r->element[0]->type != REDIS_REPLY_STRING
+            || r->element[0]->len != 40
+            || r->element[1]->type != REDIS_REPLY_STRING
+            || r->element[5]->type != REDIS_REPLY_ARRAY
+            || r->element[6]->type != REDIS_REPLY_ARRAY)
+        {
+            continue;
+        }
+
+        c = &contacts[n];
+        ngx_memzero(c, sizeof(ngx_http_trigger_contact_t));
+
+        ngx_memcpy(c->digest, r->element[0]->str, 40);
+        c->subscribed = (r->element[1]->len == 6
+                         && ngx_strncmp(r->element[1]->str, "queued", 6)
+                            == 0);
+        c->checked = ngx_http_trigger_reply_int(r->element[2], 0);
+        c->suppressed = ngx_http_trigger_reply_int(r->element[3], 0) != 0;
+        c->purchases = ngx_http_trigger_reply_int(r->element[4], 0);
+
+        hist = r->element[5];
+
+        for (j = 0; j < hist->elements
+                    && c->nhistory < NGX_HTTP_TRIGGER_HISTORY_MAX; j++)
+        {
+            if (ngx_http_trigger_queue_event(hist->element[j],
+                                             &c->history[c->nhistory])
+                == NGX_OK)
+            {
+                c->nhistory++;
+            }
+        }
+
+        for (j = 0; j < r->element[6]->elements
+                    && j < NGX_HTTP_TRIGGER_BEHAVIOUR_MAX; j++)
+        {
+            c->fired[j] = ngx_http_trigger_reply_int(r->element[6]->element[j],
+                                                     0);
+        }
+
+        n++;
+    }
+
+    tr->handler(tr->data, contacts, n);
+
+    if (contacts) {
+        ngx_free(contacts);
+    }
+
+    ngx_free(tr);
+}
+
+
+/* "<type> <time> <depth> <duration> <away> <action or ->" */
+
+static ngx_int_t
+ngx_http_trigger_queue_event(redisReply *r, ngx_http_trigger_chain_event_t *ev)
+{
+    int        n;
+    char       type[16], action[16];
+    char       text[128];
+    long long  t, depth, duration, away;
+
+    if (r->type != REDIS_REPLY_STRING || r->len >= sizeof(text)) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(text, r->str, r->len);
+    text[r->len] = '\0';
+
+    if (sscanf(text, "%15s %lld %lld %lld %lld %15s", type, &t, &depth,
+               &duration, &away, action)
+        != 6)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(ev, sizeof(ngx_http_trigger_chain_event_t));
+
+    for (n = 0; n < NGX_HTTP_TRIGGER_CHAIN_EV_COUNT; n++) {
+        if (ngx_strcmp(type, ngx_http_trigger_chain_event_names[n]) == 0) {
+            break;
+        }
+    }
+
+    if (n == NGX_HTTP_TRIGGER_CHAIN_EV_COUNT) {
+        return NGX_ERROR;
+    }
+
+    ev->type = n;
+    ev->time = t;
+    ev->depth = depth;
+    ev->duration = duration;
+    ev->away = away;
+    ev->action = ngx_strcmp(action, "like") == 0
+                 ? NGX_HTTP_TRIGGER_CHAIN_SOCIAL_LIKE
+                 : ngx_strcmp(action, "share") == 0
+                 ? NGX_HTTP_TRIGGER_CHAIN_SOCIAL_SHARE
+                 : ngx_strcmp(action, "invite") == 0
+                 ? NGX_HTTP_TRIGGER_CHAIN_SOCIAL_INVITE
+                 : NGX_HTTP_TRIGGER_CHAIN_SOCIAL_ANY;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_trigger_queue_start(ngx_http_trigger_redis_t *rd, ngx_str_t *prefix,
+    ngx_http_trigger_contact_t *contact, ngx_str_t *chains, int64_t *times,
+    ngx_uint_t n)
+{
+    u_char                        *p, key[64 + 16];
+    size_t                         size;
+    ngx_uint_t                     i;
+    ngx_http_trigger_redis_cmd_t  *cmd;
+
+    size = 1 + sizeof(key) + prefix->len + 40 + 2 * NGX_INT64_LEN;
+
+    for (i = 0; i < n; i++) {
+        size += chains[i].len + NGX_INT64_LEN;
+    }
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_start_script,
+                                            6 + 2 * n, size);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
+    p = ngx_sprintf(key, "%Vqueue", prefix);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+    ngx_http_trigger_redis_cmd_arg(cmd, prefix->data, prefix->len);
+    ngx_http_trigger_redis_cmd_arg(cmd, contact->digest, 40);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, contact->purchases);
+
+    for (i = 0; i < n; i++) {
+        ngx_http_trigger_redis_cmd_arg(cmd, chains[i].data, chains[i].len);
+        ngx_http_trigger_redis_cmd_arg_int(cmd, times[i]);
+    }
+
+    return ngx_http_trigger_redis_eval(rd, cmd, NULL, NULL);
+}

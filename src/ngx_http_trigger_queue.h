@@ -80,8 +80,31 @@ typedef struct {
 } ngx_http_trigger_job_end_t;
 
 
+#define NGX_HTTP_TRIGGER_HISTORY_MAX   20
+/* chains that look at behaviour, at most */
+#define NGX_HTTP_TRIGGER_BEHAVIOUR_MAX 32
+
+
+/* a known contact whose recent events the chains' triggers look at */
+typedef struct {
+    u_char                           digest[40];
+    /* "queued": subscribed (and confirmed) */
+    unsigned                         subscribed:1;
+    unsigned                         suppressed:1;
+    /* the previous check: events after it are new */
+    int64_t                          checked;
+    int64_t                          purchases;
+    ngx_http_trigger_chain_event_t   history[NGX_HTTP_TRIGGER_HISTORY_MAX];
+    ngx_uint_t                       nhistory;
+    /* per chain asked about: when the event that last started it was */
+    int64_t                          fired[NGX_HTTP_TRIGGER_BEHAVIOUR_MAX];
+} ngx_http_trigger_contact_t;
+
+
 extern ngx_http_trigger_script_t  ngx_http_trigger_claim_script;
 extern ngx_http_trigger_script_t  ngx_http_trigger_finish_script;
+extern ngx_http_trigger_script_t  ngx_http_trigger_triggers_script;
+extern ngx_http_trigger_script_t  ngx_http_trigger_start_script;
 
 
 /*
@@ -105,6 +128,28 @@ u_char *ngx_http_trigger_queue_letter_key(u_char *buf, ngx_str_t *prefix,
 ngx_int_t ngx_http_trigger_queue_finish(ngx_http_trigger_redis_t *rd,
     ngx_str_t *prefix, ngx_http_trigger_job_t *job,
     ngx_http_trigger_job_end_t *end);
+
+
+/*
+ * Takes up to max contacts whose events are new (and turns the due
+ * "lapse" checks into events first); handler gets them in an array of
+ * n, ngx_free()d by the queue after the call (NULL, 0 on failure).
+ */
+typedef void (*ngx_http_trigger_triggers_pt)(void *data,
+    ngx_http_trigger_contact_t *contacts, ngx_uint_t n);
+
+ngx_int_t ngx_http_trigger_queue_triggers(ngx_http_trigger_redis_t *rd,
+    ngx_str_t *prefix, ngx_uint_t max, ngx_str_t *chains, ngx_uint_t nchains,
+    int64_t *lapses, ngx_uint_t nlapses,
+    ngx_http_trigger_triggers_pt handler, void *data);
+
+/*
+ * Starts the chains named (one of a kind per contact), each for the
+ * event of the time given (an event starts a chain once).
+ */
+ngx_int_t ngx_http_trigger_queue_start(ngx_http_trigger_redis_t *rd,
+    ngx_str_t *prefix, ngx_http_trigger_contact_t *contact,
+    ngx_str_t *chains, int64_t *times, ngx_uint_t n);
 
 
 #endif /* _NGX_HTTP_TRIGGER_QUEUE_H_INCLUDED_ */

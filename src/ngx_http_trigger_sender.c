@@ -56,6 +56,8 @@ typedef struct {
     ngx_event_t                            timer;
     ngx_connection_t                       dummy;
     ngx_uint_t                             claiming;
+    /* a trigger check is under way */
+    ngx_uint_t                             checking;
     ngx_uint_t                             inflight;
     time_t                                 log_failed;
     ngx_log_t                             *log;
@@ -67,6 +69,8 @@ static void ngx_http_trigger_sender_tick(ngx_event_t *ev);
 static void ngx_http_trigger_sender_schedule(ngx_msec_t delay);
 static void ngx_http_trigger_sender_claimed(void *data,
     ngx_http_trigger_job_t **jobs, ngx_uint_t n, int64_t next_due);
+static void ngx_http_trigger_sender_triggered(void *data,
+    ngx_http_trigger_contact_t *contacts, ngx_uint_t n);
 static void ngx_http_trigger_sender_step(ngx_http_trigger_job_t *job);
 static ngx_int_t ngx_http_trigger_sender_send(ngx_http_trigger_send_t *s);
 static void ngx_http_trigger_sender_link(u_char *buf, size_t size,
@@ -93,6 +97,18 @@ static const ngx_http_trigger_chain_letter_t *ngx_http_trigger_sender_letter(
 
 
 static ngx_http_trigger_sender_t  ngx_http_trigger_sender;
+
+
+/* a chain a subscription starts, not a contact's behaviour */
+
+static ngx_uint_t
+ngx_http_trigger_sender_on_subscribe(const ngx_http_trigger_chain_t *chain)
+{
+    return chain->trigger.nevents == 1
+           && (chain->events
+               & ((1 << NGX_HTTP_TRIGGER_CHAIN_EV_SUBSCRIBED)
+                  | (1 << NGX_HTTP_TRIGGER_CHAIN_EV_CODE_ISSUED)));
+}
 
 
 /* trigger_chains file; */
@@ -170,9 +186,12 @@ ngx_http_trigger_chains_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     sc->on_subscribe = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+    sc->behaviour = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
     sc->all_chains = ngx_array_create(cf->pool, sc->chains->nchains + 1,
                                       sizeof(ngx_str_t));
-    if (sc->on_subscribe == NULL || sc->all_chains == NULL) {
+    if (sc->on_subscribe == NULL || sc->behaviour == NULL
+        || sc->all_chains == NULL)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -193,21 +212,34 @@ ngx_http_trigger_chains_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         name->len = ngx_strlen(name->data);
     }
 
-    /* chains that a subscription starts: the contact obtained, a code */
+    /*
+     * chains that a subscription starts (the contact obtained, a code);
+     * the others look at what a known contact does
+     */
     for (i = 0; i < sc->chains->nchains; i++) {
-        if (sc->chains->chains[i].trigger.nevents == 1
-            && (sc->chains->chains[i].events
-                & ((1 << NGX_HTTP_TRIGGER_CHAIN_EV_SUBSCRIBED)
-                   | (1 << NGX_HTTP_TRIGGER_CHAIN_EV_CODE_ISSUED))))
-        {
-            name = ngx_array_push(sc->on_subscribe);
-            if (name == NULL) {
+        if (!ngx_http_trigger_sender_on_subscribe(&sc->chains->chains[i])) {
+            if (sc->behaviour->nelts == NGX_HTTP_TRIGGER_BEHAVIOUR_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%V: more than %d chains started by "
+                                   "behaviour", &sc->chains_file,
+                                   NGX_HTTP_TRIGGER_BEHAVIOUR_MAX);
                 return NGX_CONF_ERROR;
             }
 
-            name->data = (u_char *) sc->chains->chains[i].name;
-            name->len = ngx_strlen(name->data);
+            sc->history = ngx_max(sc->chains->history, 3600);
+            sc->lapse = sc->chains->nlapses ? sc->chains->lapses[0] : 0;
+            name = ngx_array_push(sc->behaviour);
+
+        } else {
+            name = ngx_array_push(sc->on_subscribe);
         }
+
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        name->data = (u_char *) sc->chains->chains[i].name;
+        name->len = ngx_strlen(name->data);
     }
 
     return NGX_CONF_OK;
@@ -542,6 +574,80 @@ ngx_http_trigger_sender_tick(ngx_event_t *ev)
     }
 
     sd->claiming = room;
+
+    if (sd->conf->history && !sd->checking
+        && ngx_http_trigger_queue_triggers(sd->rd, &sd->tmcf->key_prefix,
+                                           100, sd->conf->behaviour->elts,
+                                           sd->conf->behaviour->nelts,
+                                           sd->conf->chains->lapses,
+                                           sd->conf->chains->nlapses,
+                                           ngx_http_trigger_sender_triggered,
+                                           sd)
+           == NGX_OK)
+    {
+        sd->checking = 1;
+    }
+}
+
+
+/*
+ * The chains a known contact's new events start: each event since the
+ * previous check may complete a chain's trigger, from the events after
+ * the one that started that chain last.
+ */
+
+static void
+ngx_http_trigger_sender_triggered(void *data,
+    ngx_http_trigger_contact_t *contacts, ngx_uint_t n)
+{
+    int64_t                          times[NGX_HTTP_TRIGGER_BEHAVIOUR_MAX];
+    ngx_str_t                       *name;
+    ngx_str_t                        names[NGX_HTTP_TRIGGER_BEHAVIOUR_MAX];
+    ngx_uint_t                       i, j, k, m;
+    ngx_http_trigger_contact_t      *c;
+    ngx_http_trigger_sender_t       *sd = data;
+    const ngx_http_trigger_chain_t  *chain;
+
+    sd->checking = 0;
+    name = sd->conf->behaviour->elts;
+
+    for (i = 0; i < n; i++) {
+        c = &contacts[i];
+
+        /* only subscribed (and confirmed) addresses get letters */
+        if (!c->subscribed || c->suppressed) {
+            continue;
+        }
+
+        m = 0;
+
+        for (j = 0; j < sd->conf->behaviour->nelts; j++) {
+            chain = ngx_http_trigger_chain_find(sd->conf->chains,
+                                                name[j].data, name[j].len);
+
+            for (k = 0; k < c->nhistory; k++) {
+                if (c->history[k].time >= c->checked
+                    && ngx_http_trigger_chain_fires(&chain->trigger,
+                                                    c->history, k,
+                                                    &c->history[k],
+                                                    c->fired[j]))
+                {
+                    names[m] = name[j];
+                    times[m] = c->history[k].time;
+                    m++;
+                    break;
+                }
+            }
+        }
+
+        if (m && ngx_http_trigger_queue_start(sd->rd, &sd->tmcf->key_prefix,
+                                              c, names, times, m)
+                 == NGX_OK)
+        {
+            /* the new jobs are due now */
+            ngx_http_trigger_sender_schedule(0);
+        }
+    }
 }
 
 

@@ -32,8 +32,12 @@ static ngx_uint_t ngx_http_trigger_conf_events(ngx_http_request_t *r,
  * visitor.  KEYS: the visitor's hash, its orders, then the promo code of
  * each purchase that has one.  ARGV: now, visit timeout, ttl, viewed
  * max, cart max, page view (0/1), offer cap period, items wanted (0/1),
- * the ttl of a new visitor's hash until it comes back (0: not new), then
- * per event: code, id, number, promo.  Returns the state the
+ * the ttl of a new visitor's hash until it comes back (0: not new), how
+ * long a known contact's recent events are kept for the chains' triggers
+ * (0: no chain looks at them), the shortest "lapse" of the chains (0:
+ * none), then per event: code, id, number, promo.  A known contact (the
+ * visitor who subscribed, field "em") has its events appended to its
+ * history and is put up for the sender's trigger check.  Returns the state the
  * variables and the offer decision need, then the cart (sku, qty, ...)
  * and the viewed list.  It writes only what changed, and refreshes the
  * TTL at most once in min(1 hour, ttl / 10): each redis.call() costs
@@ -47,6 +51,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "local viewed_max, cart_max = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local cap_period, fresh_ttl = tonumber(ARGV[7]), tonumber(ARGV[9])\n"
     "local orders_max = 100\n"
+    "local hist_ttl, lapse = tonumber(ARGV[10]), tonumber(ARGV[11])\n"
     "local h, cart, order, lines = {}, {}, {}, 0\n"
     "local flat = redis.call('HGETALL', key)\n"
     "for i = 1, #flat, 2 do\n"
@@ -73,14 +78,23 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "local shows, since = tonumber(h.f) or 0, tonumber(h.fs) or 0\n"
     "local set = {}\n"
     "local function put(f, v) set[#set + 1] = f; set[#set + 1] = v end\n"
+    "local em, hist = hist_ttl > 0 and h.em, {}\n"
+    "local function happened(t, depth, duration, away, action)\n"
+    "  if em then\n"
+    "    hist[#hist + 1] = t .. ' ' .. now .. ' ' .. depth .. ' ' .. duration\n"
+    "                      .. ' ' .. away .. ' ' .. action\n"
+    "  end\n"
+    "end\n"
     "if not last then\n"
     "  visits, depth, start, gap = 1, 0, now, 0\n"
     "  put('s', start); put('g', gap)\n"
     "elseif now - last > tonumber(ARGV[2]) then\n"
     "  visits, depth, start, gap = visits + 1, 0, now, now - last\n"
     "  put('s', start); put('g', gap)\n"
+    "  happened('return', 0, 0, gap, '-')\n"
     "end\n"
     "depth = depth + tonumber(ARGV[6])\n"
+    "if ARGV[6] == '1' then happened('visit', depth, now - start, 0, '-') end\n"
     "put('n', visits); put('d', depth); put('l', now)\n"
     "if now - since >= cap_period then shows, since = 0, now end\n"
     "local dirty, used, codes = {}, 0, 2\n"
@@ -88,7 +102,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "  for sku in pairs(cart) do cart[sku] = false; dirty[sku] = true end\n"
     "  lines = 0\n"
     "end\n"
-    "for i = 10, #ARGV, 4 do\n"
+    "for i = 12, #ARGV, 4 do\n"
     "  local t, id, num = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
     "  if t == 'v' then\n"
     "    local list = {id}\n"
@@ -97,6 +111,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "    end\n"
     "    viewed = list\n"
     "  elseif t == 'a' then\n"
+    "    happened('cart_add', 0, 0, 0, '-')\n"
     "    if cart[id] or lines < cart_max then\n"
     "      if not cart[id] then\n"
     "        lines = lines + 1\n"
@@ -147,6 +162,8 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "  elseif t == 'd' then\n"
     "    put('x', now)\n"
     "    h.x = now\n"
+    "  elseif t == 'o' then\n"
+    "    happened('social', 0, 0, 0, id)\n"
     "  end\n"
     "end\n"
     "local del, qty, items, seen = {}, 0, {}, {}\n"
@@ -177,6 +194,19 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "elseif stale then\n"
     "  redis.call('EXPIRE', key, ttl)\n"
     "  if purchases > 0 then redis.call('EXPIRE', orders, ttl) end\n"
+    "end\n"
+    "if em then\n"
+    "  local pre = string.match(key, '^(.*){')\n"
+    "  if #hist > 0 then\n"
+    "    local hk = pre .. 'hist:' .. em\n"
+    "    redis.call('RPUSH', hk, unpack(hist))\n"
+    "    redis.call('LTRIM', hk, -20, -1)\n"
+    "    redis.call('EXPIRE', hk, hist_ttl)\n"
+    "    redis.call('ZADD', pre .. 'triggers', now, em)\n"
+    "  end\n"
+    "  if lapse > 0 then\n"
+    "    redis.call('ZADD', pre .. 'lapse', now + lapse, em)\n"
+    "  end\n"
     "end\n"
     "nviewed = #viewed\n"
     "if ARGV[8] == '0' then items, viewed = {}, {} end\n"
@@ -420,12 +450,12 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 
     size = NGX_INT64_LEN + 2 * key_len + 2
            + promos * (tmcf->key_prefix.len + 5 + NGX_HTTP_TRIGGER_PROMO_MAX)
-           + 9 * NGX_INT64_LEN
+           + 11 * NGX_INT64_LEN
            + nevents * (1 + NGX_HTTP_TRIGGER_ID_MAX + NGX_INT64_LEN
                         + NGX_HTTP_TRIGGER_PROMO_MAX);
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_track_script,
-                                            3 + promos + 9 + 4 * nevents,
+                                            3 + promos + 11 + 4 * nevents,
                                             size);
     if (cmd == NULL) {
         if (wait) {
@@ -462,6 +492,8 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     /* a client that never returns the cookie costs an hour, not a month */
     ngx_http_trigger_redis_cmd_arg_int(cmd, ctx->new_visitor
                                             ? tmcf->new_visitor_ttl : 0);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.history);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.lapse);
 
     for (i = 0; i < nevents; i++) {
         ev = &events[i];

@@ -41,8 +41,9 @@ static const char  *ngx_http_trigger_widget_text_keys[] = {
     "title", "subtitle", "email_label", "email_placeholder",
     "consent_required", "submit", "decline", "close", "in_cart",
     "viewed_title", "cart_title", "success_title", "success_text",
-    "success_code", "success_confirm", "copy", "copied", "error_email", "error_consent",
-    "error_generic", "error_limit", "error_token", "error_unavailable", NULL
+    "success_code", "success_confirm", "copy", "copied", "error_email",
+    "error_consent", "error_generic", "error_limit", "error_token",
+    "error_unavailable", NULL
 };
 
 

@@ -664,7 +664,7 @@ fires(const char *trigger, const ngx_http_trigger_chain_event_t *history,
     }
 
     rc = ngx_http_trigger_chain_fires(&chains->chains[0].trigger, history, n,
-                                      &e);
+                                      &e, 0);
 
     ngx_http_trigger_chains_free(chains);
 
@@ -691,6 +691,19 @@ test_triggers(void)
     e.duration = 119;
     ok(fires("{\"visit\": {\"depth\": 3, \"duration\": \"2m\"}}", NULL, 0, e)
        == 0, "visit: too short");
+
+    /* a visit completes the pattern once: its first page past it */
+    h[0] = ev(NGX_HTTP_TRIGGER_CHAIN_EV_VISIT, now);
+    h[0].depth = 3;
+    h[0].duration = 300;
+    e = ev(NGX_HTTP_TRIGGER_CHAIN_EV_VISIT, now + 10);
+    e.depth = 4;
+    e.duration = 310;
+    ok(fires("{\"visit\": {\"depth\": 3}}", h, 1, e) == 0,
+       "visit: the next page of the same visit does not fire again");
+    e.duration = 5;
+    ok(fires("{\"visit\": {\"depth\": 3}}", h, 1, e) == 1,
+       "visit: another visit past the threshold fires");
 
     e = ev(NGX_HTTP_TRIGGER_CHAIN_EV_RETURN, now);
     e.away = 13 * DAY;
