@@ -1867,6 +1867,13 @@ ngx_http_trigger_smtp(const ngx_http_trigger_provider_t *p,
                                                + 1);
     boundary = ngx_http_trigger_sprintf(req, "=_%s", m->idempotency_key);
 
+    /*
+     * "STARTTLS when offered" would give the password to whoever strips
+     * the offer; only a relay on loopback (a test's) may go without
+     */
+    req->tls = strncmp(p->base_url, "smtp://", 7) != 0
+               || !ngx_http_trigger_loopback(p->base_url + 7);
+
     if (p->user) {
         req->user = ngx_http_trigger_strndup(req, p->user, strlen(p->user));
     }

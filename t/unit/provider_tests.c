@@ -903,6 +903,7 @@ test_smtp(void)
        "smtp: URL, envelope, login");
     ok(strcmp(req->message_id, "<" KEY "@example.com>") == 0,
        "smtp: Message-ID from the key and the sender's domain");
+    ok(req->tls, "smtp: smtps:// is encrypted");
     ok(strlen(body) == req->body_len && lines_ok(body, req->body_len),
        "smtp: CRLF lines of at most 998 characters");
     ok(strncmp(body, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n", 39) == 0,
@@ -987,6 +988,23 @@ test_smtp(void)
     req = NULL;
     err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
     ok(err && req == NULL, "smtp: no templates");
+
+    /* smtp:// requires STARTTLS, but for a relay on loopback */
+    m = letter();
+    p.base_url = "smtp://smtp.example.com:587";
+    err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
+    ok(err == NULL && req && req->tls, "smtp: smtp:// requires STARTTLS");
+    ngx_http_trigger_request_free(req);
+
+    p.base_url = "smtp://127.0.0.1:2525";
+    err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
+    ok(err == NULL && req && !req->tls, "smtp: loopback may go in clear");
+    ngx_http_trigger_request_free(req);
+
+    p.base_url = "smtp://127.0.0.1.example.net:587";
+    err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
+    ok(err == NULL && req && req->tls, "smtp: a name like 127.0.0.1.x is not");
+    ngx_http_trigger_request_free(req);
 }
 
 
