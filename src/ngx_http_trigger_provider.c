@@ -1272,22 +1272,33 @@ ngx_http_trigger_sendgrid(const ngx_http_trigger_provider_t *p,
 
 
 
-/* a form field, if there is a value */
+/*
+ * a form field, if there is a value: a copy, for the request outlives
+ * the letter's strings (the sender frees them before the transfer)
+ */
 
-static void
+static int
 ngx_http_trigger_field(ngx_http_trigger_http_request_t *req,
     const char *name, const char *value)
 {
     ngx_http_trigger_form_field_t  *f;
 
     if (value == NULL) {
-        return;
+        return 0;
     }
 
-    f = &req->fields[req->nfields++];
+    f = &req->fields[req->nfields];
     f->name = name;
-    f->value = value;
     f->value_len = strlen(value);
+    f->value = ngx_http_trigger_strndup(req, value, f->value_len);
+
+    if (f->value == NULL) {
+        return -1;
+    }
+
+    req->nfields++;
+
+    return 0;
 }
 
 
@@ -1322,6 +1333,7 @@ ngx_http_trigger_mailgun(const ngx_http_trigger_provider_t *p,
     const ngx_http_trigger_message_t *m,
     ngx_http_trigger_http_request_t *req, time_t now)
 {
+    int                      rc;
     char                    *s, *auth, *from, *to, *unsub, *vars, *name;
     json_t                  *v;
     const char              *err, *key;
@@ -1381,18 +1393,18 @@ ngx_http_trigger_mailgun(const ngx_http_trigger_provider_t *p,
         return NGX_HTTP_TRIGGER_NOMEM;
     }
 
-    ngx_http_trigger_field(req, "from", from);
-    ngx_http_trigger_field(req, "to", to);
-    ngx_http_trigger_field(req, "h:Reply-To", m->reply_to);
-    ngx_http_trigger_field(req, "subject", m->subject);
-    ngx_http_trigger_field(req, "text", m->text);
-    ngx_http_trigger_field(req, "html", m->html);
-    ngx_http_trigger_field(req, "template", m->template_id);
-    ngx_http_trigger_field(req, "t:variables", vars);
-    ngx_http_trigger_field(req, "h:List-Unsubscribe", unsub);
-    ngx_http_trigger_field(req, "h:List-Unsubscribe-Post",
-                           unsub ? NGX_HTTP_TRIGGER_ONE_CLICK : NULL);
-    ngx_http_trigger_field(req, "o:tag", m->tag);
+    rc = ngx_http_trigger_field(req, "from", from);
+    rc |= ngx_http_trigger_field(req, "to", to);
+    rc |= ngx_http_trigger_field(req, "h:Reply-To", m->reply_to);
+    rc |= ngx_http_trigger_field(req, "subject", m->subject);
+    rc |= ngx_http_trigger_field(req, "text", m->text);
+    rc |= ngx_http_trigger_field(req, "html", m->html);
+    rc |= ngx_http_trigger_field(req, "template", m->template_id);
+    rc |= ngx_http_trigger_field(req, "t:variables", vars);
+    rc |= ngx_http_trigger_field(req, "h:List-Unsubscribe", unsub);
+    rc |= ngx_http_trigger_field(req, "h:List-Unsubscribe-Post",
+                                 unsub ? NGX_HTTP_TRIGGER_ONE_CLICK : NULL);
+    rc |= ngx_http_trigger_field(req, "o:tag", m->tag);
 
     json_object_foreach(m->metadata, key, v) {
         name = ngx_http_trigger_sprintf(req, "v:%s", key);
@@ -1400,10 +1412,10 @@ ngx_http_trigger_mailgun(const ngx_http_trigger_provider_t *p,
             return NGX_HTTP_TRIGGER_NOMEM;
         }
 
-        ngx_http_trigger_field(req, name, json_string_value(v));
+        rc |= ngx_http_trigger_field(req, name, json_string_value(v));
     }
 
-    return NULL;
+    return rc ? NGX_HTTP_TRIGGER_NOMEM : NULL;
 }
 
 
@@ -1854,6 +1866,13 @@ ngx_http_trigger_smtp(const ngx_http_trigger_provider_t *p,
                                                strchr(m->from_email, '@')
                                                + 1);
     boundary = ngx_http_trigger_sprintf(req, "=_%s", m->idempotency_key);
+
+    /*
+     * "STARTTLS when offered" would give the password to whoever strips
+     * the offer; only a relay on loopback (a test's) may go without
+     */
+    req->tls = strncmp(p->base_url, "smtp://", 7) != 0
+               || !ngx_http_trigger_loopback(p->base_url + 7);
 
     if (p->user) {
         req->user = ngx_http_trigger_strndup(req, p->user, strlen(p->user));

@@ -159,6 +159,11 @@ typedef struct {
     const char                     *user;
     const char                     *password;
     const char                     *message_id;
+    /*
+     * SMTP: the letter and the login travel only encrypted (smtps://,
+     * or smtp:// with STARTTLS required); 0 for a relay on loopback
+     */
+    unsigned                        tls:1;
     ngx_http_trigger_chunk_t       *chunks;
 } ngx_http_trigger_http_request_t;
 

@@ -1089,8 +1089,10 @@ ngx_http_trigger_sender_curl(ngx_http_trigger_send_t *s)
         curl_easy_setopt(easy, CURLOPT_READDATA, s);
         curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE,
                          (curl_off_t) req->body_len);
-        /* STARTTLS when the relay offers it; smtps:// always has TLS */
-        curl_easy_setopt(easy, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);
+        /* smtp:// must take STARTTLS, but to a relay on loopback */
+        curl_easy_setopt(easy, CURLOPT_USE_SSL,
+                         req->tls ? (long) CURLUSESSL_ALL
+                                  : (long) CURLUSESSL_TRY);
 
         if (req->user) {
             curl_easy_setopt(easy, CURLOPT_USERNAME, req->user);

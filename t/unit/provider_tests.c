@@ -413,6 +413,57 @@ test_sendgrid(void)
 }
 
 
+/* the sender frees the letter's strings before libcurl reads the form */
+
+static void
+test_mailgun_owns_fields(ngx_http_trigger_provider_t *p)
+{
+    char                             *subject, *text, *html, *tag;
+    json_t                           *md;
+    const char                       *err;
+    ngx_http_trigger_message_t        m;
+    ngx_http_trigger_http_request_t  *req;
+
+    subject = strdup(SUBJECT);
+    text = strdup(TEXT);
+    html = strdup(HTML);
+    tag = strdup("offer");
+    md = json_pack("{s:s}", "job", "j-1");
+
+    m = letter();
+    m.subject = subject;
+    m.text = text;
+    m.html = html;
+    m.tag = tag;
+    m.metadata = md;
+    req = NULL;
+
+    err = ngx_http_trigger_provider_build(p, &m, NOW, &req);
+
+    /* gone and overwritten, as a later allocation would */
+    memset(subject, 'x', strlen(subject));
+    memset(text, 'x', strlen(text));
+    memset(html, 'x', strlen(html));
+    memset(tag, 'x', strlen(tag));
+    json_object_set_new(md, "job", json_string("xxx"));
+    free(subject);
+    free(text);
+    free(html);
+    free(tag);
+    json_decref(md);
+
+    ok(err == NULL && req
+       && form(req, "subject") && strcmp(form(req, "subject"), SUBJECT) == 0
+       && form(req, "text") && strcmp(form(req, "text"), TEXT) == 0
+       && form(req, "html") && strcmp(form(req, "html"), HTML) == 0
+       && form(req, "o:tag") && strcmp(form(req, "o:tag"), "offer") == 0
+       && form(req, "v:job") && strcmp(form(req, "v:job"), "j-1") == 0,
+       "mailgun: the form keeps its own copies of the letter's strings");
+
+    ngx_http_trigger_request_free(req);
+}
+
+
 static void
 test_mailgun(void)
 {
@@ -466,6 +517,8 @@ test_mailgun(void)
        "mailgun: tag, reply-to, lengths");
 
     ngx_http_trigger_request_free(req);
+
+    test_mailgun_owns_fields(&p);
 }
 
 
@@ -850,6 +903,7 @@ test_smtp(void)
        "smtp: URL, envelope, login");
     ok(strcmp(req->message_id, "<" KEY "@example.com>") == 0,
        "smtp: Message-ID from the key and the sender's domain");
+    ok(req->tls, "smtp: smtps:// is encrypted");
     ok(strlen(body) == req->body_len && lines_ok(body, req->body_len),
        "smtp: CRLF lines of at most 998 characters");
     ok(strncmp(body, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n", 39) == 0,
@@ -934,6 +988,23 @@ test_smtp(void)
     req = NULL;
     err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
     ok(err && req == NULL, "smtp: no templates");
+
+    /* smtp:// requires STARTTLS, but for a relay on loopback */
+    m = letter();
+    p.base_url = "smtp://smtp.example.com:587";
+    err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
+    ok(err == NULL && req && req->tls, "smtp: smtp:// requires STARTTLS");
+    ngx_http_trigger_request_free(req);
+
+    p.base_url = "smtp://127.0.0.1:2525";
+    err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
+    ok(err == NULL && req && !req->tls, "smtp: loopback may go in clear");
+    ngx_http_trigger_request_free(req);
+
+    p.base_url = "smtp://127.0.0.1.example.net:587";
+    err = ngx_http_trigger_provider_build(&p, &m, NOW, &req);
+    ok(err == NULL && req && req->tls, "smtp: a name like 127.0.0.1.x is not");
+    ngx_http_trigger_request_free(req);
 }
 
 
