@@ -3,9 +3,11 @@
 # folder (mode 700) is: started by root, nginx's workers would run as
 # "nobody" and answer every page 404.  util/demo runs here from a copy of
 # the repository's demo in such a folder, on ports of its own
-# (DEMO_PORT, DEMO_APP_PORT, DEMO_REDIS_PORT), and must serve the shop,
-# its application behind it, and the API's rate limit as JSON, as
-# examples/nginx.conf configures them.
+# (DEMO_PORT, DEMO_APP_PORT, DEMO_REDIS_PORT, DEMO_ESP_PORT,
+# DEMO_ESP_SMTP_PORT), and must serve the shop, its application behind
+# it, the API's rate limit as JSON, and the mailbox, where the offer
+# letter arrives with links to this shop, as examples/nginx.conf and
+# examples/chains-demo.json configure them.
 
 use strict;
 use warnings;
@@ -27,16 +29,19 @@ chmod 0700, $home or die "$home: $!";
 my $clone = "$home/shop";
 mkdir $clone or die "$clone: $!";
 mkdir "$clone/build" or die "$clone/build: $!";
-system('cp', '-R', "$repo/util", "$repo/examples", "$clone/") == 0
-    or die 'cp failed';
+system('cp', '-R', "$repo/util", "$repo/examples", "$repo/esp", "$clone/")
+    == 0 or die 'cp failed';
 system('cp', $t->module_path, "$clone/build/") == 0 or die 'cp failed';
 
 my ($port, $port2, $redis) = ($t->port, $t->port(2), $t->redis_port);
+my $esp = TriggerTest::free_port($port, $port2, $redis);
+my $smtp = TriggerTest::free_port($port, $port2, $redis, $esp);
 
 my $demo = fork // die "fork: $!";
 if ($demo == 0) {
     setsid();
-    @ENV{qw(DEMO_PORT DEMO_APP_PORT DEMO_REDIS_PORT)} = ($port, $port2, $redis);
+    @ENV{qw(DEMO_PORT DEMO_APP_PORT DEMO_REDIS_PORT DEMO_ESP_PORT
+            DEMO_ESP_SMTP_PORT)} = ($port, $port2, $redis, $esp, $smtp);
     open STDIN, '<', '/dev/null';
     open STDOUT, '>>', $t->dir . '/demo.out';
     open STDERR, '>&', \*STDOUT;
@@ -71,6 +76,49 @@ is $r->status, 200, 'the order confirmation comes from the application';
 ok $v->orders->{'T-13'}, 'and its purchase is recorded'
     or diag(explain $v->orders);
 
+# the mailbox, and the offer's letter in it
+$r = http_get($esp, '/');
+is $r->status, 200, 'the mailbox answers';
+like $r->body, qr/fake-esp mailbox/, 'with its page';
+
+# Visitors until one is not in the control group (a visitor's draw is
+# fixed by its id), each with three pages, the cart, and a visit started
+# a minute ago: past the demo's trigger_offer_min_duration
+my ($ann, $offer);
+for (1 .. 20) {
+    my $w = $t->visitor;
+    $w->get($_) for '/', '/product/KETTLE-GOOSE',
+                    '/cart/add?sku=KETTLE-GOOSE&qty=1';
+    $t->redis->hincrby($w->key, 's', -60);
+    ($offer) = $w->get('/cart')->body =~ m{id="trg-offer">(.*?)</script>}s;
+    $ann = $w, last if $offer;
+}
+ok $offer, 'the demo makes the offer';
+my $sub = $ann && $ann->post('/_trigger/subscribe', json_encode({
+        token => json_decode($offer)->{token}, email => 'ann@example.com',
+        consent => JSON::PP::true }))->json || {};
+my $code = $sub->{code};
+ok $code, 'the visitor subscribes and gets a code' or diag(explain $sub);
+$code //= 'no code';
+
+my $letters;
+ok wait_until(sub {
+        $letters = http_get($esp, '/messages?to=ann@example.com')->json;
+        return $letters && @$letters;
+    }, timeout => 20), 'the offer letter is in the mailbox'
+    or diag($t->read_file("$clone/run/error.log"));
+my $letter = $letters->[0] || {};
+like $letter->{subject} // '', qr/: \Q$code\E$/, 'with the code';
+my $text = $letter->{text} // '';
+like $text, qr{^  http://127\.0\.0\.1:$port/product/KETTLE-GOOSE$}m,
+    "the cart's item, linked to this shop";
+my ($unsubscribe) = $text =~ m{^Unsubscribe: http://127\.0\.0\.1:$port(/\S+)$}m;
+ok $unsubscribe, 'the unsubscribe link leads to this shop';
+is $unsubscribe && $ann->get($unsubscribe)->status, 200, 'and works';
+
+my $queue = $t->get('/_trigger_admin/queue')->json || {};
+ok defined $queue->{queued}, 'the admin location shows the queue';
+
 # the API's limit_req: its 429 is JSON, like the module's own errors
 my $limited;
 for (1 .. 200) {
@@ -93,5 +141,8 @@ unlike $log, qr/\[(?:crit|alert|emerg)\]/, 'no critical errors';
 
 ok stop_demo(), 'util/demo stops on TERM and exits 0';
 ok !$t->get('/')->status, 'nginx is gone';
+ok !http_get($esp, '/')->status, 'the mailbox too';
+like $t->read_file("$clone/run/esp/messages.jsonl"), qr/\Q$code\E/,
+    'its letters kept in run/esp';
 
 $t->done;

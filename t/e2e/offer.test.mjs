@@ -1,6 +1,7 @@
 // The offer in a real browser, through the demo shop: Debian's Chromium
-// driven by playwright-core.  t/81-browser.t starts Redis and nginx with
-// examples/nginx.conf and gives the shop's address in BASE_URL.
+// driven by playwright-core.  t/81-browser.t starts Redis, the local ESP
+// (esp/fake-esp) and nginx with examples/nginx.conf and gives the shop's
+// address in BASE_URL, the ESP's in ESP_URL.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const base = process.env.BASE_URL;
+const esp = process.env.ESP_URL;
 const shots = process.env.SHOTS_DIR;
 const docs = process.env.DOCS_IMG_DIR;
 const codeRe = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
@@ -63,6 +65,17 @@ async function becomeEligible(page) {
     return offer;
 }
 
+// the letters the ESP took for this address, once there are some
+async function lettersTo(email) {
+    for (let i = 0; i < 100; i++) {
+        const res = await fetch(`${esp}/messages?to=${encodeURIComponent(email)}`);
+        const letters = await res.json();
+        if (letters.length) return letters;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return [];
+}
+
 async function leaveThroughTheTop(page) {
     await page.mouse.move(640, 300);
     await page.mouse.move(640, 20, { steps: 4 });
@@ -93,12 +106,33 @@ test('desktop: exit intent, the cart item, an email, a code', async () => {
 
     const code = d.locator('.trg-code');
     await code.waitFor({ state: 'visible', timeout: 10000 });
-    assert.match((await code.textContent()).trim(), codeRe);
+    const shown = (await code.textContent()).trim();
+    assert.match(shown, codeRe);
     await shot(page, 'widget-success');
 
     // an active code: no new offer
     await page.goto(base + '/product/MUG-STONE');
     assert.equal(await hasBootstrap(page), false, 'no offer while a code is active');
+
+    // the chain's first letter, at once, with the code the widget showed
+    const [letter] = await lettersTo('ann@example.com');
+    assert.ok(letter, 'the offer letter reached the ESP');
+    assert.match(letter.subject, new RegExp(`: ${shown}$`));
+    assert.ok(letter.html.includes(`>${shown}</div>`), 'the code in the HTML part');
+    assert.ok(letter.text.includes(`Your code: ${shown}\n`), 'and in the text part');
+    assert.ok(letter.html.includes(`href="${base}/product/KETTLE-GOOSE"`),
+              'the cart item, linked to the shop');
+
+    // as the mailbox page shows it: the letter's HTML in a frame, tall
+    // enough for the first item
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${esp}/?id=${encodeURIComponent(letter.id)}`);
+    const html = page.frameLocator('iframe[title="HTML part"]');
+    await html.getByText(shown, { exact: true }).waitFor();
+    assert.ok(await html.locator('img[alt="Gooseneck kettle"]').first().evaluate(
+        (img) => img.decode().then(() => true, () => false)),
+              "the item's picture, from the shop");
+    await shot(page, 'mailbox');
 
     await context.close();
 });
