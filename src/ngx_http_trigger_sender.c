@@ -299,6 +299,14 @@ ngx_http_trigger_esp_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     sc->provider_name = value[1];
 
+    if (p->type == NGX_HTTP_TRIGGER_PROVIDER_JSON) {
+        /* its body would be a template of the admin's: not taken yet */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "provider \"json\" is not supported yet: use "
+                           "one of the named providers or \"smtp\"");
+        return NGX_CONF_ERROR;
+    }
+
     for (i = 2; i < cf->args->nelts; i++) {
 
 #define ngx_http_trigger_param(name)                                         \
@@ -917,7 +925,7 @@ ngx_http_trigger_sender_link(u_char *buf, size_t size, const char *purpose,
 {
     u_char                           *p;
     u_char                            token[NGX_HTTP_TRIGGER_TOKEN_MAX];
-    size_t                            token_len;
+    size_t                            len, token_len;
     ngx_http_trigger_main_conf_t     *tmcf;
     ngx_http_trigger_sender_conf_t   *sc;
 
@@ -928,7 +936,14 @@ ngx_http_trigger_sender_link(u_char *buf, size_t size, const char *purpose,
                                             tmcf->secret.len, purpose,
                                             digest, 40, ngx_time() + ttl);
 
-    p = ngx_snprintf(buf, size - 1, "%s%V%s?e=%*s&t=%*s",
+    /* "https://shop.example/" and "/_trigger/": one slash between */
+    len = ngx_strlen(sc->chains->shop_url);
+
+    if (len && sc->chains->shop_url[len - 1] == '/') {
+        len--;
+    }
+
+    p = ngx_snprintf(buf, size - 1, "%*s%V%s?e=%*s&t=%*s", len,
                      sc->chains->shop_url, &tmcf->api, purpose, (size_t) 40,
                      digest, token_len, token);
     *p = '\0';
@@ -944,8 +959,8 @@ ngx_http_trigger_sender_context(ngx_http_trigger_send_t *s,
     u_char                           expires[32];
     json_t                          *context, *items, *product, *item;
     ngx_tm_t                         tm;
-    ngx_str_t                       *sku;
-    ngx_uint_t                       i, n;
+    ngx_str_t                       *sku, *seen;
+    ngx_uint_t                       i, j, n;
     ngx_http_trigger_job_t          *job;
     ngx_http_trigger_chains_t       *chains;
     ngx_http_trigger_main_conf_t    *tmcf;
@@ -962,6 +977,22 @@ ngx_http_trigger_sender_context(ngx_http_trigger_send_t *s,
     /* the cart first, then what was viewed, as the widget shows them */
     for (i = 0, n = 0; i < job->ncart + job->nviewed && n < 3; i++) {
         sku = i < job->ncart ? &job->cart[i] : &job->viewed[i - job->ncart];
+
+        /* a product in the cart is often among the viewed too */
+        for (j = 0; j < i; j++) {
+            seen = j < job->ncart ? &job->cart[j]
+                                  : &job->viewed[j - job->ncart];
+
+            if (seen->len == sku->len
+                && ngx_strncmp(seen->data, sku->data, sku->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < i) {
+            continue;
+        }
 
         product = tmcf->products
                   ? json_object_get(tmcf->products, (char *) sku->data)
@@ -1276,16 +1307,19 @@ ngx_http_trigger_sender_done(void *data, CURL *easy, CURLcode rc)
 
     ngx_memzero(&res, sizeof(ngx_http_trigger_send_result_t));
 
-    if (rc != CURLE_OK) {
-        /* no answer at all: worth another try */
+    status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+
+    /*
+     * no answer at all is worth another try; an SMTP relay's refusal
+     * fails the transfer, but its reply code says what it means
+     */
+    if (rc != CURLE_OK && !(s->req->mail_from && status >= 400)) {
         res.status = NGX_HTTP_TRIGGER_SEND_RETRY;
         ngx_snprintf((u_char *) res.reason, sizeof(res.reason) - 1, "%s%Z",
                      curl_easy_strerror(rc));
 
     } else {
-        status = 0;
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-
         ngx_http_trigger_provider_result(&sd->conf->provider, (int) status,
                                          s->retry_after[0]
                                          ? s->retry_after : NULL,
