@@ -320,6 +320,13 @@ static ngx_command_t  ngx_http_trigger_commands[] = {
       offsetof(ngx_http_trigger_main_conf_t, sender.concurrency),
       &ngx_http_trigger_concurrency_bounds },
 
+    { ngx_string("trigger_sender_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, sender.rate),
+      NULL },
+
     { ngx_string("trigger_sender_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -710,6 +717,7 @@ ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
     tmcf->double_opt_in = NGX_CONF_UNSET;
     tmcf->sender.enable = NGX_CONF_UNSET;
     tmcf->sender.concurrency = NGX_CONF_UNSET_UINT;
+    tmcf->sender.rate = NGX_CONF_UNSET_UINT;
     tmcf->sender.timeout = NGX_CONF_UNSET_MSEC;
     tmcf->sender.backoff = NGX_CONF_UNSET;
     tmcf->sender.lease = NGX_CONF_UNSET;

@@ -104,6 +104,8 @@ typedef struct {
 
     ngx_flag_t                     enable;
     ngx_uint_t                     concurrency;
+    /* letters a second a worker sends at most, 0: no limit */
+    ngx_uint_t                     rate;
     ngx_msec_t                     timeout;
     /* the first retry's delay; it doubles for each one after */
     time_t                         backoff;

@@ -58,6 +58,9 @@ typedef struct {
     ngx_uint_t                             claiming;
     /* a trigger check is under way */
     ngx_uint_t                             checking;
+    /* trigger_sender_rate: the second, and the jobs taken in it */
+    time_t                                 rate_second;
+    ngx_uint_t                             rate_used;
     ngx_uint_t                             inflight;
     time_t                                 log_failed;
     ngx_log_t                             *log;
@@ -376,6 +379,7 @@ ngx_http_trigger_sender_init_conf(ngx_conf_t *cf,
 
     ngx_conf_init_value(sc->enable, 1);
     ngx_conf_init_uint_value(sc->concurrency, 8);
+    ngx_conf_init_uint_value(sc->rate, 0);
     ngx_conf_init_msec_value(sc->timeout, 20000);
     ngx_conf_init_value(sc->backoff, 30);
     ngx_conf_init_value(sc->lease, 120);
@@ -569,6 +573,23 @@ ngx_http_trigger_sender_tick(ngx_event_t *ev)
     if (room == 0) {
         /* a letter's end looks again */
         return;
+    }
+
+    /* the provider's rate: jobs taken in this second, each a letter at most */
+    if (sd->conf->rate) {
+        if (sd->rate_second != ngx_time()) {
+            sd->rate_second = ngx_time();
+            sd->rate_used = 0;
+        }
+
+        room = ngx_min(room, sd->conf->rate - sd->rate_used);
+
+        if (room == 0) {
+            ngx_http_trigger_sender_schedule(1000 - ngx_cached_time->msec);
+            return;
+        }
+
+        sd->rate_used += room;
     }
 
     if (ngx_http_trigger_queue_claim(sd->rd, &sd->tmcf->key_prefix, room,
