@@ -134,8 +134,8 @@ ngx_http_trigger_admin_handler(ngx_http_request_t *r)
     u_char                        *p, *dst, *src, digest[40];
     size_t                         size;
     ngx_int_t                      rc;
-    ngx_str_t                      name, email, job, arg, *chain;
-    ngx_uint_t                     i;
+    ngx_str_t                      name, email, job, arg;
+    ngx_uint_t                     nchains;
     ngx_array_t                   *chains;
     ngx_http_trigger_ctx_t        *ctx;
     ngx_http_core_loc_conf_t      *clcf;
@@ -218,17 +218,11 @@ ngx_http_trigger_admin_handler(ngx_http_request_t *r)
     ctx->resume = ngx_http_trigger_admin_done;
 
     chains = tmcf->sender.chains ? tmcf->sender.all_chains : NULL;
-    chain = chains ? chains->elts : NULL;
     size = 1 + ngx_strlen(c->name) + tmcf->key_prefix.len + NGX_INT64_LEN
-           + arg.len;
-
-    for (i = 0; chains && i < chains->nelts; i++) {
-        size += chain[i].len;
-    }
+           + arg.len + ngx_http_trigger_redis_strs_size(chains, &nchains);
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_admin_script,
-                                            5 + (chains ? chains->nelts : 0),
-                                            size);
+                                            5 + nchains, size);
     if (cmd == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -240,20 +234,10 @@ ngx_http_trigger_admin_handler(ngx_http_request_t *r)
                                    tmcf->key_prefix.len);
     ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
     ngx_http_trigger_redis_cmd_arg(cmd, arg.data, arg.len);
+    ngx_http_trigger_redis_cmd_strs(cmd, chains);
 
-    for (i = 0; chains && i < chains->nelts; i++) {
-        ngx_http_trigger_redis_cmd_arg(cmd, chain[i].data, chain[i].len);
-    }
-
-    r->main->count++;
-
-    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_admin_parse)
-        != NGX_OK)
-    {
-        ngx_http_trigger_admin_done(r, ctx);
-    }
-
-    return NGX_DONE;
+    return ngx_http_trigger_wait_content(r, ctx, cmd,
+                                         ngx_http_trigger_admin_parse);
 }
 
 

@@ -803,8 +803,7 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     u_char                         code[NGX_HTTP_TRIGGER_CODE_LEN];
     u_char                         digest[40];
     size_t                         len[9], names;
-    ngx_str_t                     *chain;
-    ngx_array_t                   *chains;
+    ngx_uint_t                     nchains;
     time_t                         now, expires, token_expires;
     ngx_str_t                     *prefix, *addr;
     ngx_uint_t                     i;
@@ -870,16 +869,11 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
 
     len[8] = p - k[8];
 
-    chains = tmcf->sender.on_subscribe;
-    chain = chains ? chains->elts : NULL;
-    names = 0;
-
-    for (i = 0; chains && i < chains->nelts; i++) {
-        names += chain[i].len;
-    }
+    names = ngx_http_trigger_redis_strs_size(tmcf->sender.on_subscribe,
+                                             &nchains);
 
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_subscribe_script,
-                    1 + 9 + 21 + (chains ? chains->nelts : 0),
+                    1 + 9 + 21 + nchains,
                     1 + (p - keys) + answer->email_len + answer->tz_len + 40
                     + tlcf->discount.len + names
                     + NGX_HTTP_TRIGGER_CODE_LEN + tlcf->widget_lang.len
@@ -923,10 +917,7 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     ngx_http_trigger_redis_cmd_arg(cmd, digest, 40);
     ngx_http_trigger_redis_cmd_arg(cmd, tlcf->discount.data,
                                    tlcf->discount.len);
-
-    for (i = 0; chains && i < chains->nelts; i++) {
-        ngx_http_trigger_redis_cmd_arg(cmd, chain[i].data, chain[i].len);
-    }
+    ngx_http_trigger_redis_cmd_strs(cmd, tmcf->sender.on_subscribe);
 
     ctx->resume = ngx_http_trigger_api_subscribe_done;
 
@@ -1090,8 +1081,8 @@ ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
     u_char                        *p, key[64 + 16 + 40];
     size_t                         names;
     ngx_int_t                      rc;
-    ngx_str_t                      digest, token, *chain;
-    ngx_uint_t                     i;
+    ngx_str_t                      digest, token;
+    ngx_uint_t                     i, nchains;
     ngx_array_t                   *chains;
     ngx_http_trigger_ctx_t        *ctx;
     ngx_http_trigger_redis_cmd_t  *cmd;
@@ -1153,15 +1144,9 @@ ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
     /* a confirmed address's chains begin */
     chains = (l->script == &ngx_http_trigger_confirm_script)
              ? tmcf->sender.on_subscribe : NULL;
-    chain = chains ? chains->elts : NULL;
-    names = 0;
+    names = ngx_http_trigger_redis_strs_size(chains, &nchains);
 
-    for (i = 0; chains && i < chains->nelts; i++) {
-        names += chain[i].len;
-    }
-
-    cmd = ngx_http_trigger_redis_cmd_create(l->script,
-                                            5 + (chains ? chains->nelts : 0),
+    cmd = ngx_http_trigger_redis_cmd_create(l->script, 5 + nchains,
                                             1 + 2 * sizeof(key)
                                             + NGX_INT64_LEN + 40 + names);
     if (cmd == NULL) {
@@ -1174,20 +1159,10 @@ ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
     ngx_http_trigger_redis_cmd_arg(cmd, key, p - key);
     ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
     ngx_http_trigger_redis_cmd_arg(cmd, digest.data, digest.len);
+    ngx_http_trigger_redis_cmd_strs(cmd, chains);
 
-    for (i = 0; chains && i < chains->nelts; i++) {
-        ngx_http_trigger_redis_cmd_arg(cmd, chain[i].data, chain[i].len);
-    }
-
-    r->main->count++;
-
-    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_link_parse)
-        != NGX_OK)
-    {
-        ngx_http_trigger_api_link_done(r, ctx);
-    }
-
-    return NGX_DONE;
+    return ngx_http_trigger_wait_content(r, ctx, cmd,
+                                         ngx_http_trigger_link_parse);
 }
 
 

@@ -557,6 +557,39 @@ ngx_http_trigger_redis_cmd_arg_int(ngx_http_trigger_redis_cmd_t *cmd,
 }
 
 
+size_t
+ngx_http_trigger_redis_strs_size(ngx_array_t *a, ngx_uint_t *n)
+{
+    size_t      size;
+    ngx_str_t  *s;
+    ngx_uint_t  i;
+
+    *n = a ? a->nelts : 0;
+    s = a ? a->elts : NULL;
+
+    for (i = 0, size = 0; i < *n; i++) {
+        size += s[i].len;
+    }
+
+    return size;
+}
+
+
+void
+ngx_http_trigger_redis_cmd_strs(ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_array_t *a)
+{
+    ngx_str_t  *s;
+    ngx_uint_t  i;
+
+    s = a ? a->elts : NULL;
+
+    for (i = 0; a && i < a->nelts; i++) {
+        ngx_http_trigger_redis_cmd_arg(cmd, s[i].data, s[i].len);
+    }
+}
+
+
 ngx_int_t
 ngx_http_trigger_redis_eval(ngx_http_trigger_redis_t *rd,
     ngx_http_trigger_redis_cmd_t *cmd,

@@ -47,6 +47,10 @@ void ngx_http_trigger_redis_cmd_arg(ngx_http_trigger_redis_cmd_t *cmd,
     const u_char *data, size_t len);
 void ngx_http_trigger_redis_cmd_arg_int(ngx_http_trigger_redis_cmd_t *cmd,
     int64_t n);
+/* the strings of an array (NULL: none) as arguments, and their size */
+size_t ngx_http_trigger_redis_strs_size(ngx_array_t *a, ngx_uint_t *n);
+void ngx_http_trigger_redis_cmd_strs(ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_array_t *a);
 
 /*
  * Sends EVALSHA, falling back to EVAL on NOSCRIPT.  NGX_OK: the handler

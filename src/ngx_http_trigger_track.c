@@ -538,6 +538,22 @@ ngx_http_trigger_wait(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 }
 
 
+ngx_int_t
+ngx_http_trigger_wait_content(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_http_trigger_parse_pt parse)
+{
+    /* the request lives until ctx->resume has finalized it */
+    r->main->count++;
+
+    if (ngx_http_trigger_wait(r, ctx, cmd, parse) != NGX_OK) {
+        ctx->resume(r, ctx);
+    }
+
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_trigger_reply(void *data, redisReply *reply)
 {

@@ -43,6 +43,14 @@ ngx_int_t ngx_http_trigger_wait(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_redis_cmd_t *cmd,
     ngx_http_trigger_parse_pt parse);
 
+/*
+ * For a content handler: sends cmd and suspends the request, or calls
+ * ctx->resume at once when nothing could be sent; returns NGX_DONE.
+ */
+ngx_int_t ngx_http_trigger_wait_content(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_http_trigger_parse_pt parse);
+
 /* writes "<prefix>{<vid>}", returns its length */
 size_t ngx_http_trigger_visitor_key(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, u_char *buf);
