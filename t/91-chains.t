@@ -130,8 +130,13 @@ is($h{'list-unsubscribe-post'}, 'List-Unsubscribe=One-Click',
 
 my $sha = sha1_hex('ann@example.com');
 my $id = "$sha:offer";
-my $records = [$t->redis->keys($t->key_prefix . "letter:$id:*")];
-is(scalar @$records, 1, 'the letter is recorded');
+# recorded once the provider's answer is in: just after the letter
+my $records;
+ok(wait_until(sub {
+    $records = [$t->redis->keys($t->key_prefix . "letter:$id:*")];
+    @$records;
+}), 'the letter is recorded');
+is(scalar @$records, 1, 'once');
 my %rec = @{ $t->redis->hgetall($records->[0]) };
 is($rec{letter}, 'offer', 'which letter');
 ok($rec{id}, "the provider's message id ($rec{id})");
