@@ -42,7 +42,7 @@ static ngx_http_trigger_curl_t  ngx_http_trigger_curl;
 
 
 ngx_int_t
-ngx_http_trigger_curl_init_process(ngx_cycle_t *cycle)
+ngx_http_trigger_curl_init_process(ngx_cycle_t *cycle, ngx_uint_t transfers)
 {
     ngx_http_trigger_curl_t  *cu;
 
@@ -74,6 +74,13 @@ ngx_http_trigger_curl_init_process(ngx_cycle_t *cycle)
                       ngx_http_trigger_curl_socket);
     curl_multi_setopt(cu->multi, CURLMOPT_TIMERFUNCTION,
                       ngx_http_trigger_curl_timer);
+
+    /*
+     * as many idle connections kept as transfers may run: by default
+     * libcurl keeps 4 per transfer under way, and closes the rest when
+     * fewer run for a moment (a TLS handshake each, to a provider)
+     */
+    curl_multi_setopt(cu->multi, CURLMOPT_MAXCONNECTS, (long) transfers);
 
     return NGX_OK;
 }

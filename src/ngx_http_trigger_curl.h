@@ -18,7 +18,9 @@ typedef void (*ngx_http_trigger_curl_done_pt)(void *data, CURL *easy,
     CURLcode rc);
 
 
-ngx_int_t ngx_http_trigger_curl_init_process(ngx_cycle_t *cycle);
+/* transfers: how many may run at once, as many connections are kept */
+ngx_int_t ngx_http_trigger_curl_init_process(ngx_cycle_t *cycle,
+    ngx_uint_t transfers);
 /* ends every transfer, each done called with CURLE_ABORTED_BY_CALLBACK */
 void ngx_http_trigger_curl_exit_process(void);
 

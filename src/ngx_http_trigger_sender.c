@@ -470,7 +470,9 @@ ngx_http_trigger_sender_init_process(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    if (ngx_http_trigger_curl_init_process(cycle) != NGX_OK) {
+    if (ngx_http_trigger_curl_init_process(cycle, tmcf->sender.concurrency)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
                       "trigger: libcurl could not be set up");
         return NGX_ERROR;
@@ -1320,6 +1322,7 @@ ngx_http_trigger_sender_done(void *data, CURL *easy, CURLcode rc)
     ngx_http_trigger_sender_t       *sd;
     ngx_http_trigger_job_end_t       end;
     ngx_http_trigger_send_result_t   res;
+    ngx_http_trigger_chain_action_t  next;
 
     sd = &ngx_http_trigger_sender;
     job = s->job;
@@ -1360,11 +1363,32 @@ ngx_http_trigger_sender_done(void *data, CURL *easy, CURLcode rc)
         ngx_http_trigger_chain_cap_count(sd->conf->chains, &s->contact,
                                          ngx_time());
 
-        /* the next step is looked at right away: a wait, or the end */
         end.outcome = s->confirm ? "done" : "next";
         end.pc = s->action.pc;
         end.due = ngx_time();
         end.attempts = 0;
+
+        /*
+         * the step after the letter, decided now: a wait or the end is
+         * stored in the same call, and only a letter right after it
+         * needs the queue again
+         */
+        if (!s->confirm) {
+            s->contact.variant = end.variant;
+            ngx_http_trigger_chain_next(sd->conf->chains, s->chain,
+                                        s->action.pc, &s->contact,
+                                        ngx_time(), &next);
+
+            if (next.act == NGX_HTTP_TRIGGER_CHAIN_DONE) {
+                end.outcome = "done";
+
+            } else if (next.act == NGX_HTTP_TRIGGER_CHAIN_WAIT) {
+                end.pc = next.pc;
+                end.due = next.until;
+                end.variant = next.drawn ? next.variant : end.variant;
+            }
+        }
+
         end.letter = s->action.letter->name;
         end.letter_pc = job->pc;
         end.provider = (char *) sd->conf->provider_name.data;
