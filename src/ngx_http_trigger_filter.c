@@ -7,7 +7,7 @@
 
 #include "ngx_http_trigger_filter.h"
 #include "ngx_http_trigger_track.h"
-#include "ngx_http_trigger_widget.h"
+#include "ngx_http_trigger_bootstrap.h"
 #include "ngx_http_trigger_stats.h"
 #include "ngx_http_trigger_html.h"
 

@@ -11,6 +11,7 @@
 #include "ngx_http_trigger_track.h"
 #include "ngx_http_trigger_api.h"
 #include "ngx_http_trigger_widget.h"
+#include "ngx_http_trigger_decision.h"
 #include "ngx_http_trigger_filter.h"
 #include "ngx_http_trigger_stats.h"
 #include "ngx_http_trigger_sender.h"

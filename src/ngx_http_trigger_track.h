@@ -10,11 +10,7 @@
 
 #include "ngx_http_trigger_module.h"
 #include "ngx_http_trigger_redis.h"
-
-
-/* "<prefix>{<vid>}" plus a suffix such as ":o" fits in this */
-#define NGX_HTTP_TRIGGER_KEY_MAX                                            \
-    (64 + 2 + NGX_HTTP_TRIGGER_VID_LEN + 64)
+#include "ngx_http_trigger_visitor.h"
 
 
 extern ngx_http_trigger_script_t  ngx_http_trigger_track_script;
@@ -23,10 +19,6 @@ extern ngx_http_trigger_script_t  ngx_http_trigger_uncount_script;
 
 ngx_http_trigger_ctx_t *ngx_http_trigger_get_ctx(ngx_http_request_t *r);
 ngx_http_trigger_ctx_t *ngx_http_trigger_create_ctx(ngx_http_request_t *r);
-
-/* sets ctx->status to BOT or NO_CONSENT, or PENDING with a visitor id */
-void ngx_http_trigger_identify(ngx_http_request_t *r,
-    ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_loc_conf_t *tlcf);
 
 /*
  * With wait, NGX_OK means the request is suspended and ctx->resume will
@@ -50,10 +42,6 @@ ngx_int_t ngx_http_trigger_wait(ngx_http_request_t *r,
 ngx_int_t ngx_http_trigger_wait_content(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_redis_cmd_t *cmd,
     ngx_http_trigger_parse_pt parse);
-
-/* writes "<prefix>{<vid>}", returns its length */
-size_t ngx_http_trigger_visitor_key(ngx_http_request_t *r,
-    ngx_http_trigger_ctx_t *ctx, u_char *buf);
 
 ngx_int_t ngx_http_trigger_track_handler(ngx_http_request_t *r);
 

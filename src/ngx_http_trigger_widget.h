@@ -1,6 +1,5 @@
 /*
- * The offer in the page: deciding for a request, the product feed, and
- * the bootstrap that brings the widget.
+ * The widget: its script, its settings and texts, the product feed.
  */
 
 #ifndef _NGX_HTTP_TRIGGER_WIDGET_H_INCLUDED_
@@ -11,7 +10,6 @@
 #include "ngx_http_trigger_redis.h"
 
 
-extern ngx_http_trigger_script_t  ngx_http_trigger_mark_script;
 extern ngx_str_t                  ngx_http_trigger_widget_source;
 extern ngx_str_t                  ngx_http_trigger_widget_version;
 
@@ -24,14 +22,5 @@ char *ngx_http_trigger_widget_signals(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_trigger_widget_merge(ngx_conf_t *cf,
     ngx_http_trigger_loc_conf_t *conf);
-
-/* decides on a tracked request: sets ctx->offer, records the outcome */
-void ngx_http_trigger_offer_request(ngx_http_request_t *r,
-    ngx_http_trigger_ctx_t *ctx);
-
-/* the HTML to insert before </body> */
-ngx_int_t ngx_http_trigger_widget_bootstrap(ngx_http_request_t *r,
-    ngx_http_trigger_ctx_t *ctx, ngx_str_t *html);
-
 
 #endif /* _NGX_HTTP_TRIGGER_WIDGET_H_INCLUDED_ */
