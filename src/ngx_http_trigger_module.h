@@ -100,6 +100,8 @@ typedef struct {
 
     ngx_http_trigger_provider_t    provider;
     ngx_str_t                      provider_name;
+    /* the json provider's body, a template of the admin's */
+    ngx_http_trigger_template_t   *json_body;
     char                           secret[NGX_HTTP_TRIGGER_SECRET_MAX];
 
     ngx_flag_t                     enable;

@@ -68,6 +68,9 @@ typedef struct {
 
 
 static void ngx_http_trigger_sender_cleanup(void *data);
+static char *ngx_http_trigger_sender_body(ngx_conf_t *cf,
+    ngx_http_trigger_sender_conf_t *sc, ngx_str_t *file);
+static void ngx_http_trigger_sender_body_free(void *data);
 static void ngx_http_trigger_sender_tick(ngx_event_t *ev);
 static void ngx_http_trigger_sender_schedule(ngx_msec_t delay);
 static void ngx_http_trigger_sender_claimed(void *data,
@@ -266,6 +269,76 @@ ngx_http_trigger_sender_cleanup(void *data)
 }
 
 
+/* the json provider's body: a Mustache file, its values JSON-escaped */
+
+static char *
+ngx_http_trigger_sender_body(ngx_conf_t *cf,
+    ngx_http_trigger_sender_conf_t *sc, ngx_str_t *file)
+{
+    char                *text, err[256];
+    long                 size;
+    FILE                *f;
+    ngx_str_t            path;
+    ngx_pool_cleanup_t  *cln;
+
+    path = *file;
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    text = NULL;
+    size = -1;
+
+    /* read at configuration time, by the master: blocking is fine here */
+    f = fopen((char *) path.data, "r");
+
+    if (f == NULL || fseek(f, 0, SEEK_END) != 0
+        || (size = ftell(f)) < 0 || size > 65536
+        || fseek(f, 0, SEEK_SET) != 0
+        || (text = ngx_pnalloc(cf->pool, size + 1)) == NULL
+        || fread(text, 1, size, f) != (size_t) size)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "json body \"%V\": cannot be read (at most 64k)",
+                           &path);
+        if (f) {
+            fclose(f);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    fclose(f);
+    text[size] = '\0';
+
+    sc->json_body = ngx_http_trigger_template_compile(text, size, err,
+                                                      sizeof(err));
+    if (sc->json_body == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "json body \"%V\": %s",
+                           &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_trigger_sender_body_free;
+    cln->data = sc->json_body;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_trigger_sender_body_free(void *data)
+{
+    ngx_http_trigger_template_free(data);
+}
+
+
 /*
  * trigger_esp type [key=...|key_file=...] [url=...] [domain=...]
  *     [region=...] [stream=...] [user=...];
@@ -301,14 +374,6 @@ ngx_http_trigger_esp_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     sc->provider_name = value[1];
-
-    if (p->type == NGX_HTTP_TRIGGER_PROVIDER_JSON) {
-        /* its body would be a template of the admin's: not taken yet */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "provider \"json\" is not supported yet: use "
-                           "one of the named providers or \"smtp\"");
-        return NGX_CONF_ERROR;
-    }
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -354,6 +419,13 @@ ngx_http_trigger_esp_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         } else if (ngx_http_trigger_param("user=")) {
             p->user = (char *) v.data;
+
+        } else if (ngx_http_trigger_param("body=")
+                   && p->type == NGX_HTTP_TRIGGER_PROVIDER_JSON)
+        {
+            if (ngx_http_trigger_sender_body(cf, sc, &v) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -436,6 +508,15 @@ ngx_http_trigger_sender_init_conf(ngx_conf_t *cf,
     if (sc->provider.from_email == NULL) {
         sc->provider.from_email = sc->chains->from_email;
         sc->provider.from_name = sc->chains->from_name;
+    }
+
+    if (sc->provider.type == NGX_HTTP_TRIGGER_PROVIDER_JSON
+        && sc->json_body == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trigger_esp json\" needs body=file: the "
+                           "request's JSON, a template");
+        return NGX_CONF_ERROR;
     }
 
     err = ngx_http_trigger_provider_check(&sc->provider);
@@ -841,7 +922,7 @@ ngx_http_trigger_sender_send(ngx_http_trigger_send_t *s)
 {
     u_char                          *p, digest[40];
     u_char                           unsubscribe[512], confirm[512], key[41];
-    char                            *subject, *html, *text;
+    char                            *subject, *html, *text, *json_body;
     json_t                          *context, *metadata;
     ngx_int_t                        rc;
     const char                      *err;
@@ -914,6 +995,30 @@ ngx_http_trigger_sender_send(ngx_http_trigger_send_t *s)
 
     err = NULL;
 
+    json_body = NULL;
+
+    if (rc == NGX_OK && metadata && sc->json_body) {
+        /* the admin's body sees the letter as it goes out, too */
+        if (json_object_set_new(context, "subject",
+                                json_string(subject ? subject : "")) != 0
+            || json_object_set_new(context, "html",
+                                   json_string(html ? html : "")) != 0
+            || json_object_set_new(context, "text",
+                                   json_string(text ? text : "")) != 0
+            || json_object_set_new(context, "idempotency_key",
+                                   json_string((char *) key)) != 0
+            || json_object_set(context, "metadata", metadata) != 0)
+        {
+            rc = NGX_ERROR;
+
+        } else {
+            rc = ngx_http_trigger_sender_render(sc->json_body, context,
+                                                NGX_HTTP_TRIGGER_TEMPLATE_JSON,
+                                                &json_body);
+            msg.json_body = json_body;
+        }
+    }
+
     if (rc == NGX_OK && metadata) {
         err = ngx_http_trigger_provider_build(&sc->provider, &msg,
                                               ngx_time(), &s->req);
@@ -931,6 +1036,7 @@ ngx_http_trigger_sender_send(ngx_http_trigger_send_t *s)
     free(subject);
     free(html);
     free(text);
+    free(json_body);
 
     if (rc != NGX_OK || err || s->req == NULL) {
         return NGX_ERROR;

@@ -79,6 +79,7 @@ typedef struct {
     size_t                                 indent_start;
     unsigned                               depth;
     unsigned                               html;
+    unsigned                               json;
     size_t                                 steps;
 } ngx_http_trigger_tpl_render_t;
 
@@ -683,6 +684,50 @@ ngx_http_trigger_tpl_add(ngx_http_trigger_template_buf_t *b, const char *p,
 }
 
 
+/* inside a JSON string: quotes, backslashes and controls escaped */
+
+static int
+ngx_http_trigger_tpl_escape_json(ngx_http_trigger_template_buf_t *b,
+    const char *p, size_t len)
+{
+    int          rc;
+    char         esc[8];
+    const char  *end, *run;
+
+    end = p + len;
+
+    for (run = p; p < end; p++) {
+
+        if (*p != '"' && *p != '\\' && (unsigned char) *p >= 0x20) {
+            continue;
+        }
+
+        rc = ngx_http_trigger_tpl_add(b, run, p - run);
+        if (rc != NGX_HTTP_TRIGGER_TEMPLATE_OK) {
+            return rc;
+        }
+
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = *p;
+            rc = ngx_http_trigger_tpl_add(b, esc, 2);
+
+        } else {
+            snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char) *p);
+            rc = ngx_http_trigger_tpl_add(b, esc, 6);
+        }
+
+        if (rc != NGX_HTTP_TRIGGER_TEMPLATE_OK) {
+            return rc;
+        }
+
+        run = p + 1;
+    }
+
+    return ngx_http_trigger_tpl_add(b, run, end - run);
+}
+
+
 static int
 ngx_http_trigger_tpl_escape(ngx_http_trigger_template_buf_t *b,
     const char *p, size_t len)
@@ -822,9 +867,15 @@ ngx_http_trigger_tpl_value(ngx_http_trigger_tpl_render_t *r,
     switch (v ? json_typeof(v) : JSON_NULL) {
 
     case JSON_STRING:
-        if (escape) {
+        if (escape == 1) {
             return ngx_http_trigger_tpl_escape(r->out, json_string_value(v),
                                                json_string_length(v));
+        }
+
+        if (escape == 2) {
+            return ngx_http_trigger_tpl_escape_json(r->out,
+                                                    json_string_value(v),
+                                                    json_string_length(v));
         }
 
         return ngx_http_trigger_tpl_add(r->out, json_string_value(v),
@@ -1062,7 +1113,9 @@ ngx_http_trigger_tpl_nodes(ngx_http_trigger_tpl_render_t *r,
 
         case NGX_HTTP_TRIGGER_TPL_VAR:
             v = ngx_http_trigger_tpl_lookup(r, ctx, node);
-            rc = ngx_http_trigger_tpl_value(r, v, r->html && !node->raw);
+            rc = ngx_http_trigger_tpl_value(r, v,
+                                            node->raw ? 0 : r->html ? 1
+                                            : r->json ? 2 : 0);
             break;
 
         case NGX_HTTP_TRIGGER_TPL_SECTION:
@@ -1129,7 +1182,8 @@ ngx_http_trigger_template_render(const ngx_http_trigger_template_t *t,
     r.out = out;
     r.indent_start = 0;
     r.depth = 0;
-    r.html = !(flags & NGX_HTTP_TRIGGER_TEMPLATE_TEXT);
+    r.json = (flags & NGX_HTTP_TRIGGER_TEMPLATE_JSON) != 0;
+    r.html = !(flags & NGX_HTTP_TRIGGER_TEMPLATE_TEXT) && !r.json;
     r.steps = 0;
     ngx_http_trigger_template_buf_init(&r.indent, out->max);
 

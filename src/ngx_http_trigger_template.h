@@ -17,7 +17,8 @@
  * as JavaScript prints them (85, 1.21, 1500000), true and false as
  * words, null, objects and lists as nothing.  In HTML mode, the default,
  * {{x}} escapes & < > " and ' (as &#39;); the TEXT flag turns escaping
- * off for the plain-text part of a letter.
+ * off for the plain-text part of a letter, the JSON flag makes {{x}} fit
+ * inside a JSON string (" and \ and control characters escaped).
  *
  * Nothing here keeps CR or LF out of the output: a subject or any other
  * header rendered from a template must be checked by the caller.
@@ -42,8 +43,9 @@
 /* nodes rendered and names looked up in one render: a runaway bound */
 #define NGX_HTTP_TRIGGER_TEMPLATE_MAX_STEPS    1000000
 
-/* render's flags */
+/* render's flags: no escaping; escaping for inside a JSON string */
 #define NGX_HTTP_TRIGGER_TEMPLATE_TEXT         0x01
+#define NGX_HTTP_TRIGGER_TEMPLATE_JSON         0x02
 
 /* render's results */
 #define NGX_HTTP_TRIGGER_TEMPLATE_OK           0

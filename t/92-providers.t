@@ -267,8 +267,16 @@ is_deeply($body->{message}{recipients}[0]{metadata}, $letter->{metadata},
 is($rec->{id}, $letter->{message_id}, 'unisender_go: its job_id');
 rate_limited('unisender_go', 'bob-unisender@example.com');
 
-# the JSON profile sends a body rendered from the admin's template,
-# which the configuration cannot name yet: nginx -t says so
+# the JSON profile: the body is the admin's template, its values
+# escaped for JSON strings (the subject's quotes, the HTML's)
+$t->write_file('body.json', <<'EOF');
+{"from": {"email": "shop@example.com", "name": "{{shop_name}}"},
+ "to": "{{email}}", "subject": "{{subject}}", "html": "{{html}}",
+ "text": "{{text}}",
+ "headers": {"List-Unsubscribe": "<{{unsubscribe_url}}>",
+             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+ "metadata": {"job": "{{metadata.job}}", "letter": "{{metadata.letter}}"}}
+EOF
 my ($ok, $out) = $t->nginx_t(http => <<'EOF');
     %%TRIGGER_BASE%%
     trigger_chains %%TMP%%/chains.json;
@@ -278,8 +286,16 @@ my ($ok, $out) = $t->nginx_t(http => <<'EOF');
         location /_trigger/ { trigger_api; }
     }
 EOF
-ok(!$ok, 'json: refused by nginx -t');
-like($out, qr/provider "json" is not supported yet/, 'json: says why');
+ok(!$ok, 'json: without body=, refused by nginx -t');
+like($out, qr/"trigger_esp json" needs body=file/, 'json: says why');
+
+start_with('json key=test-key url=http://127.0.0.1:%%ESP_PORT%%/json/send '
+           . 'body=%%TMP%%/body.json');
+($letter, $rec, $idem) = offer_letter('json', 'ann-json@example.com',
+                                      provider => 'generic');
+is($letter->{idempotency_key}, $idem, 'json: the Idempotency-Key header');
+is($letter->{metadata}{job}, sha1_hex('ann-json@example.com') . ':offer',
+   'json: the metadata the template carries');
 
 # SMTP without AUTH: the whole message, Message-ID of the key
 start_with('smtp url=smtp://127.0.0.1:%%ESP_SMTP_PORT%%');

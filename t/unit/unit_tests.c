@@ -1015,6 +1015,12 @@ test_template_render(void)
                           NGX_HTTP_TRIGGER_TEMPLATE_TEXT, 1 << 20),
               "Tom & <Jerry>") == 0, "template: plain-text mode");
 
+    ok(strcmp(test_render("{\"s\":\"{{x}}\"}",
+                          "{\"x\":\"a\\\"b\\\\c\\n<d>\"}",
+                          NGX_HTTP_TRIGGER_TEMPLATE_JSON, 1 << 20),
+              "{\"s\":\"a\\\"b\\\\c\\u000a<d>\"}") == 0,
+       "template: JSON mode escapes for a JSON string");
+
     ok(strcmp(R("{{a}} {{b}} {{c}} {{d}} {{e}} {{f}} {{g}} {{h}} {{i}}",
                 "{\"a\":1500000.0,\"b\":0.1,\"c\":19.99,\"d\":-2.5,"
                 "\"e\":1e21,\"f\":1.5e-7,\"g\":0.000001,\"h\":-42,"
