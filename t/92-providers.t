@@ -162,8 +162,10 @@ sub offer_letter {
     is(header($letter, 'List-Unsubscribe-Post'), 'List-Unsubscribe=One-Click',
        "$name: List-Unsubscribe-Post");
 
+    # recorded once the provider's answer is in: just after the letter
     my $job = sha1_hex($email) . ':offer';
-    my ($key, $rec, $idem) = record($job);
+    my ($key, $rec, $idem);
+    wait_until(sub { ($key, $rec, $idem) = record($job); $key });
     ok($key, "$name: the letter's record") or return $letter;
     is($rec->{letter}, 'offer', "$name: the record names the letter");
     is($rec->{provider}, $name, "$name: and the provider");
