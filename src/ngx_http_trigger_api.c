@@ -59,6 +59,8 @@ static ngx_http_trigger_link_t  ngx_http_trigger_links[] = {
 
 static ngx_http_trigger_api_e ngx_http_trigger_api_endpoint(
     ngx_http_request_t *r);
+static ngx_http_trigger_link_t *ngx_http_trigger_api_link_of(
+    ngx_http_trigger_api_e endpoint);
 static ngx_int_t ngx_http_trigger_api_widget(ngx_http_request_t *r);
 static const char *ngx_http_trigger_api_refused(ngx_http_request_t *r,
     ngx_uint_t *status);
@@ -254,8 +256,8 @@ ngx_http_trigger_api_handler(ngx_http_request_t *r)
     if (endpoint == NGX_HTTP_TRIGGER_API_CONFIRM
         || endpoint == NGX_HTTP_TRIGGER_API_UNSUBSCRIBE)
     {
-        return ngx_http_trigger_api_link(r, &ngx_http_trigger_links[
-                   endpoint == NGX_HTTP_TRIGGER_API_CONFIRM ? 0 : 1]);
+        return ngx_http_trigger_api_link(r,
+                   ngx_http_trigger_api_link_of(endpoint));
     }
 
     if (r->method != NGX_HTTP_POST) {
@@ -1075,6 +1077,16 @@ ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
  * origin: no cookie, no JSON needed.
  */
 
+/* the link of a confirm or unsubscribe endpoint */
+
+static ngx_http_trigger_link_t *
+ngx_http_trigger_api_link_of(ngx_http_trigger_api_e endpoint)
+{
+    return &ngx_http_trigger_links[
+               endpoint == NGX_HTTP_TRIGGER_API_CONFIRM ? 0 : 1];
+}
+
+
 static ngx_int_t
 ngx_http_trigger_api_link(ngx_http_request_t *r, ngx_http_trigger_link_t *l)
 {
@@ -1189,8 +1201,7 @@ ngx_http_trigger_api_link_done(ngx_http_request_t *r,
     ngx_int_t                 rc;
     ngx_http_trigger_link_t  *l;
 
-    l = &ngx_http_trigger_links[ngx_http_trigger_api_endpoint(r)
-                                == NGX_HTTP_TRIGGER_API_CONFIRM ? 0 : 1];
+    l = ngx_http_trigger_api_link_of(ngx_http_trigger_api_endpoint(r));
 
     if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
         rc = ngx_http_trigger_api_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,

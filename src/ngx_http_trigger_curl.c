@@ -161,13 +161,6 @@ ngx_http_trigger_curl_start(CURL *easy, ngx_http_trigger_curl_done_pt done,
 }
 
 
-ngx_uint_t
-ngx_http_trigger_curl_running(void)
-{
-    return ngx_http_trigger_curl.running;
-}
-
-
 static int
 ngx_http_trigger_curl_socket(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp)

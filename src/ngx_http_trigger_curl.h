@@ -31,7 +31,5 @@ void ngx_http_trigger_curl_exit_process(void);
 ngx_int_t ngx_http_trigger_curl_start(CURL *easy,
     ngx_http_trigger_curl_done_pt done, void *data);
 
-ngx_uint_t ngx_http_trigger_curl_running(void);
-
 
 #endif /* _NGX_HTTP_TRIGGER_CURL_H_INCLUDED_ */

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ngx_http_trigger_sign.h"
+
 
 #define NGX_HTTP_TRIGGER_ID_MAX        64
 #define NGX_HTTP_TRIGGER_PROMO_MAX     32
@@ -43,7 +45,7 @@ typedef struct {
     int64_t                        num;
     u_char                         promo[NGX_HTTP_TRIGGER_PROMO_MAX + 1];
     /* a purchase's signature from the events endpoint, if it had one */
-    u_char                         sig[64];
+    u_char                         sig[NGX_HTTP_TRIGGER_PURCHASE_SIG_LEN];
     size_t                         sig_len;
 } ngx_http_trigger_event_t;
 

@@ -1367,13 +1367,14 @@ static size_t
 ngx_http_trigger_sender_header(char *buf, size_t size, size_t n, void *data)
 {
     char                     *dst;
-    size_t                    len, name_len, max;
+    size_t                    len, name_len, max, id_len;
     const char               *id;
     ngx_http_trigger_send_t  *s = data;
 
     len = size * n;
     id = ngx_http_trigger_provider_id_header(
              &ngx_http_trigger_sender.conf->provider);
+    id_len = id ? ngx_strlen(id) : 0;
 
     if (len > 12 && ngx_strncasecmp((u_char *) buf,
                                     (u_char *) "Retry-After:", 12) == 0)
@@ -1382,12 +1383,11 @@ ngx_http_trigger_sender_header(char *buf, size_t size, size_t n, void *data)
         dst = s->retry_after;
         max = sizeof(s->retry_after) - 1;
 
-    } else if (id && len > ngx_strlen(id) + 1
-               && ngx_strncasecmp((u_char *) buf, (u_char *) id,
-                                  ngx_strlen(id)) == 0
-               && buf[ngx_strlen(id)] == ':')
+    } else if (id && len > id_len + 1
+               && ngx_strncasecmp((u_char *) buf, (u_char *) id, id_len) == 0
+               && buf[id_len] == ':')
     {
-        name_len = ngx_strlen(id) + 1;
+        name_len = id_len + 1;
         dst = s->id;
         max = sizeof(s->id) - 1;
 

@@ -350,8 +350,9 @@ ngx_http_trigger_token_valid(const u_char *token, size_t len,
 
 
 void
-ngx_http_trigger_purchase_sign(u_char sig[64], const u_char *key,
-    size_t key_len, const u_char vid[NGX_HTTP_TRIGGER_VID_LEN],
+ngx_http_trigger_purchase_sign(u_char sig[NGX_HTTP_TRIGGER_PURCHASE_SIG_LEN],
+    const u_char *key, size_t key_len,
+    const u_char vid[NGX_HTTP_TRIGGER_VID_LEN],
     const char *order, long long cents, const char *promo)
 {
     int            n;
@@ -382,7 +383,7 @@ ngx_http_trigger_purchase_valid(const u_char *sig, size_t len,
     const u_char vid[NGX_HTTP_TRIGGER_VID_LEN], const char *order,
     long long cents, const char *promo)
 {
-    u_char  expected[64];
+    u_char  expected[NGX_HTTP_TRIGGER_PURCHASE_SIG_LEN];
 
     if (len != sizeof(expected)) {
         return 0;

@@ -59,7 +59,8 @@ int ngx_http_trigger_token_valid(const u_char *token, size_t len,
  */
 #define NGX_HTTP_TRIGGER_PURCHASE_SIG_LEN  64
 
-void ngx_http_trigger_purchase_sign(u_char sig[64], const u_char *key,
+void ngx_http_trigger_purchase_sign(
+    u_char sig[NGX_HTTP_TRIGGER_PURCHASE_SIG_LEN], const u_char *key,
     size_t key_len, const u_char vid[NGX_HTTP_TRIGGER_VID_LEN],
     const char *order, long long cents, const char *promo);
 int ngx_http_trigger_purchase_valid(const u_char *sig, size_t len,
