@@ -413,7 +413,14 @@ ngx_http_trigger_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    ngx_http_trigger_redis_script(&ngx_http_trigger_track_script);
+    if (ngx_http_trigger_redis_script_join(cf, &ngx_http_trigger_track_script,
+                                           ngx_http_trigger_track_lua,
+                                           ngx_http_trigger_track_call)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_http_trigger_redis_script(&ngx_http_trigger_uncount_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_stats_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_mark_script);

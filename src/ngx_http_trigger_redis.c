@@ -122,6 +122,31 @@ ngx_http_trigger_redis_script(ngx_http_trigger_script_t *script)
 }
 
 
+ngx_int_t
+ngx_http_trigger_redis_script_join(ngx_conf_t *cf,
+    ngx_http_trigger_script_t *script, const char *head, const char *tail)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = ngx_strlen(head) + ngx_strlen(tail);
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    script->text.data = p;
+    script->text.len = len;
+    p = ngx_cpymem(p, head, ngx_strlen(head));
+    ngx_memcpy(p, tail, ngx_strlen(tail));
+
+    ngx_http_trigger_redis_script(script);
+
+    return NGX_OK;
+}
+
+
 ngx_uint_t
 ngx_http_trigger_log_allowed(time_t *last)
 {

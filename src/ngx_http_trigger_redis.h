@@ -28,6 +28,9 @@ typedef void (*ngx_http_trigger_redis_handler_pt)(void *data,
 
 
 void ngx_http_trigger_redis_script(ngx_http_trigger_script_t *script);
+/* a script whose text is head and tail: Lua shared by several scripts */
+ngx_int_t ngx_http_trigger_redis_script_join(ngx_conf_t *cf,
+    ngx_http_trigger_script_t *script, const char *head, const char *tail);
 
 /* the worker's connection for page views and the endpoints */
 extern ngx_http_trigger_redis_t  *ngx_http_trigger_redis_pages;

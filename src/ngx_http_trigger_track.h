@@ -13,6 +13,9 @@
 #include "ngx_http_trigger_visitor.h"
 
 
+/* the tracking script's functions, shared with the zone's batch */
+extern const char  ngx_http_trigger_track_lua[];
+extern const char  ngx_http_trigger_track_call[];
 extern ngx_http_trigger_script_t  ngx_http_trigger_track_script;
 extern ngx_http_trigger_script_t  ngx_http_trigger_uncount_script;
 
