@@ -12,11 +12,12 @@ CC_OPT    := -fPIC -g -O2 -Wall -Werror
 UNIT_SRCS := src/ngx_http_trigger_event.c src/ngx_http_trigger_sign.c \
              src/ngx_http_trigger_offer.c src/ngx_http_trigger_html.c \
              src/ngx_http_trigger_template.c \
-             src/ngx_http_trigger_provider.c \
+             src/ngx_http_trigger_provider.c src/ngx_http_trigger_vstate.c \
              src/ngx_http_trigger_chain.c src/ngx_http_trigger_tz.c
 # unit_tests.c calls the tests of the files beside it (t/unit/unit.h);
 # chain_tests.c is a binary of its own.  t/00-unit.t runs each
-UNIT_TESTS := t/unit/unit_tests.c t/unit/provider_tests.c
+UNIT_TESTS := t/unit/unit_tests.c t/unit/provider_tests.c \
+              t/unit/vstate_tests.c
 UNIT_BIN  := $(BUILD)/unit_tests
 CHAIN_BIN := $(BUILD)/chain_tests
 SPEC_BIN  := $(BUILD)/template_spec

@@ -9,6 +9,7 @@
 void ok(int cond, const char *name);
 
 void test_providers(void);
+void test_vstate(void);
 
 
 #endif /* _UNIT_H_INCLUDED_ */

@@ -1155,6 +1155,7 @@ main(void)
     test_template_render();
     test_template_letter();
     test_providers();
+    test_vstate();
 
     ngx_http_trigger_hmac_free();
 
