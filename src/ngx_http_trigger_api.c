@@ -13,6 +13,7 @@
 
 #include "ngx_http_trigger_api.h"
 #include "ngx_http_trigger_track.h"
+#include "ngx_http_trigger_zone.h"
 #include "ngx_http_trigger_widget.h"
 #include "ngx_http_trigger_stats.h"
 #include "ngx_http_trigger_sender.h"
@@ -680,6 +681,7 @@ ngx_http_trigger_api_events_done(ngx_http_request_t *r,
     switch (ctx->status) {
 
     case NGX_HTTP_TRIGGER_STATUS_TRACKED:
+    case NGX_HTTP_TRIGGER_STATUS_ZONE:
 
         for (i = 0; i < ctx->nevents; i++) {
             if (ctx->events[i].type == NGX_HTTP_TRIGGER_EV_OFFER_SHOWN) {
@@ -977,6 +979,7 @@ ngx_http_trigger_subscribe_parse(ngx_http_trigger_ctx_t *ctx, void *data)
         ctx->code.len = e->len;
         ctx->code_expires = ngx_atotm((u_char *) reply->element[2]->str,
                                       reply->element[2]->len);
+        ngx_http_trigger_zone_active(ctx, ctx->code_expires);
     }
 
     ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;

@@ -8,6 +8,7 @@
 #include "ngx_http_trigger_decision.h"
 #include "ngx_http_trigger_visitor.h"
 #include "ngx_http_trigger_stats.h"
+#include "ngx_http_trigger_zone.h"
 
 
 static void ngx_http_trigger_mark_reply(void *data, redisReply *reply);
@@ -36,6 +37,7 @@ ngx_http_trigger_offer_request(ngx_http_request_t *r,
     const char                      *group, *visitors;
     ngx_http_trigger_redis_cmd_t    *cmd;
     ngx_http_trigger_loc_conf_t     *tlcf;
+    ngx_http_trigger_main_conf_t    *tmcf;
     ngx_http_trigger_offer_state_t   st;
 
     tlcf = ctx->conf;
@@ -86,6 +88,13 @@ ngx_http_trigger_offer_request(ngx_http_request_t *r,
 
     /* a visitor's group is recorded once: the first time it is drawn */
     if (ctx->state[NGX_HTTP_TRIGGER_GROUP] != 0) {
+        return;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    if (ngx_http_trigger_zone_on(tmcf)) {
+        ngx_http_trigger_zone_mark(r, ctx, group[0] == 't' ? 1 : 2);
         return;
     }
 

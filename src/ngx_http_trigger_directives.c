@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include "ngx_http_trigger_directives.h"
+#include "ngx_http_trigger_zone.h"
 #include "ngx_http_trigger_redis.h"
 #include "ngx_http_trigger_api.h"
 #include "ngx_http_trigger_widget.h"
@@ -91,6 +92,27 @@ ngx_command_t  ngx_http_trigger_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_trigger_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("trigger_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_trigger_zone_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_zone_valid"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, zone_valid),
+      NULL },
+
+    { ngx_string("trigger_zone_flush"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_trigger_main_conf_t, zone_flush),
       NULL },
 
     { ngx_string("trigger_secret"),

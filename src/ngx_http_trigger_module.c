@@ -9,6 +9,7 @@
 #include "ngx_http_trigger_variables.h"
 #include "ngx_http_trigger_redis.h"
 #include "ngx_http_trigger_track.h"
+#include "ngx_http_trigger_zone.h"
 #include "ngx_http_trigger_api.h"
 #include "ngx_http_trigger_widget.h"
 #include "ngx_http_trigger_decision.h"
@@ -96,6 +97,8 @@ ngx_http_trigger_create_main_conf(ngx_conf_t *cf)
     tmcf->sender.timeout = NGX_CONF_UNSET_MSEC;
     tmcf->sender.backoff = NGX_CONF_UNSET;
     tmcf->sender.lease = NGX_CONF_UNSET;
+    tmcf->zone_valid = NGX_CONF_UNSET_MSEC;
+    tmcf->zone_flush = NGX_CONF_UNSET_MSEC;
 
     return tmcf;
 }
@@ -116,6 +119,14 @@ ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(tmcf->cart_max, 50);
     ngx_conf_init_value(tmcf->token_ttl, 86400);
     ngx_conf_init_value(tmcf->code_ttl, 7 * 86400);
+    ngx_conf_init_msec_value(tmcf->zone_valid, 10000);
+    ngx_conf_init_msec_value(tmcf->zone_flush, 20);
+
+    if (tmcf->zone_flush == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trigger_zone_flush\" must be more than 0");
+        return NGX_CONF_ERROR;
+    }
 
     if (tmcf->cap.count == NGX_CONF_UNSET_UINT) {
         tmcf->cap.count = 3;
@@ -421,6 +432,15 @@ ngx_http_trigger_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_trigger_redis_script_join(cf, &ngx_http_trigger_batch_script,
+                                           ngx_http_trigger_track_lua,
+                                           ngx_http_trigger_batch_call)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_trigger_redis_script(&ngx_http_trigger_read_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_uncount_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_stats_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_mark_script);
@@ -464,7 +484,9 @@ ngx_http_trigger_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_trigger_redis_init_process(cycle, tmcf) != NGX_OK) {
+    if (ngx_http_trigger_redis_init_process(cycle, tmcf) != NGX_OK
+        || ngx_http_trigger_zone_init_process(cycle, tmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -484,6 +506,7 @@ ngx_http_trigger_exit_process(ngx_cycle_t *cycle)
         /* letters in flight go back to the queue before Redis goes */
         ngx_http_trigger_sender_exit_process();
         ngx_http_trigger_redis_exit_process();
+        ngx_http_trigger_zone_exit_process();
         ngx_http_trigger_tz_free();
         ngx_http_trigger_hmac_free();
     }

@@ -38,7 +38,9 @@ typedef enum {
     NGX_HTTP_TRIGGER_STATUS_NO_CONSENT,
     NGX_HTTP_TRIGGER_STATUS_UNAVAILABLE,
     NGX_HTTP_TRIGGER_STATUS_TIMEOUT,
-    NGX_HTTP_TRIGGER_STATUS_ERROR
+    NGX_HTTP_TRIGGER_STATUS_ERROR,
+    /* counted and decided in the zone, without waiting for Redis */
+    NGX_HTTP_TRIGGER_STATUS_ZONE
 } ngx_http_trigger_status_e;
 
 
@@ -61,6 +63,9 @@ typedef enum {
     NGX_HTTP_TRIGGER_GROUP,
     NGX_HTTP_TRIGGER_STATE_COUNT
 } ngx_http_trigger_state_e;
+
+
+typedef struct ngx_http_trigger_zone_s  ngx_http_trigger_zone_t;
 
 
 /* "N per PERIOD" */
@@ -153,6 +158,11 @@ typedef struct {
     ngx_flag_t                     double_opt_in;
 
     ngx_http_trigger_sender_conf_t  sender;
+
+    /* trigger_zone; a fresh entry is used so long (0: never) */
+    ngx_http_trigger_zone_t       *zone;
+    ngx_msec_t                     zone_valid;
+    ngx_msec_t                     zone_flush;
 } ngx_http_trigger_main_conf_t;
 
 
@@ -254,6 +264,11 @@ struct ngx_http_trigger_ctx_s {
     unsigned                       pageview:1;
     /* state[] holds the tracking script's answer */
     unsigned                       has_state:1;
+    /* the page view is in the zone's journal; its record waits for a
+     * read of the visitor's state from Redis */
+    unsigned                       zone_journaled:1;
+    unsigned                       zone_read:1;
+    unsigned                       zone_pageview:1;
     unsigned                       condition:1;
     /* the body filter looks for </body>, once per request */
     unsigned                       armed:1;
@@ -280,6 +295,11 @@ struct ngx_http_trigger_ctx_s {
     ngx_str_t                      answer;
     ngx_str_t                      code;
     int64_t                        code_expires;
+
+    /* the events of a request that waits for the visitor's state */
+    ngx_http_trigger_event_t      *zevents;
+    ngx_uint_t                     nzevents;
+    ngx_msec_t                     zone_sent;
 
     /* a suspended request: its command, deadline and wake-up */
     void                          *command;

@@ -620,6 +620,36 @@ ngx_http_trigger_redis_eval(ngx_http_trigger_redis_t *rd,
     ngx_http_trigger_redis_cmd_t *cmd,
     ngx_http_trigger_redis_handler_pt handler, void *data)
 {
+    ngx_http_trigger_redis_cmd_bind(cmd, handler, data);
+
+    return ngx_http_trigger_redis_send(rd, cmd);
+}
+
+
+void
+ngx_http_trigger_redis_cmd_bind(ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_http_trigger_redis_handler_pt handler, void *data)
+{
+    cmd->handler = handler;
+    cmd->data = data;
+}
+
+
+void
+ngx_http_trigger_redis_fail(ngx_http_trigger_redis_cmd_t *cmd)
+{
+    if (cmd->handler) {
+        cmd->handler(cmd->data, NULL);
+    }
+
+    ngx_free(cmd);
+}
+
+
+ngx_int_t
+ngx_http_trigger_redis_send(ngx_http_trigger_redis_t *rd,
+    ngx_http_trigger_redis_cmd_t *cmd)
+{
     if (rd == NULL) {
         ngx_free(cmd);
         return NGX_DECLINED;
@@ -638,8 +668,6 @@ ngx_http_trigger_redis_eval(ngx_http_trigger_redis_t *rd,
         return NGX_DECLINED;
     }
 
-    cmd->handler = handler;
-    cmd->data = data;
     cmd->argv[0] = "EVALSHA";
     cmd->argvlen[0] = sizeof("EVALSHA") - 1;
     cmd->argv[1] = (const char *) cmd->script->sha;

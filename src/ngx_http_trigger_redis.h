@@ -66,6 +66,14 @@ ngx_int_t ngx_http_trigger_redis_eval(ngx_http_trigger_redis_t *rd,
     ngx_http_trigger_redis_handler_pt handler, void *data);
 void ngx_http_trigger_redis_detach(ngx_http_trigger_redis_cmd_t *cmd);
 
+/* eval in two steps, for a command held before it is sent */
+void ngx_http_trigger_redis_cmd_bind(ngx_http_trigger_redis_cmd_t *cmd,
+    ngx_http_trigger_redis_handler_pt handler, void *data);
+ngx_int_t ngx_http_trigger_redis_send(ngx_http_trigger_redis_t *rd,
+    ngx_http_trigger_redis_cmd_t *cmd);
+/* a held command that cannot be sent: its handler gets NULL, it is freed */
+void ngx_http_trigger_redis_fail(ngx_http_trigger_redis_cmd_t *cmd);
+
 /* lines that can repeat are logged at most once a second (per kind) */
 ngx_uint_t ngx_http_trigger_log_allowed(time_t *last);
 

@@ -8,6 +8,7 @@
 #include "ngx_http_trigger_track.h"
 #include "ngx_http_trigger_decision.h"
 #include "ngx_http_trigger_stats.h"
+#include "ngx_http_trigger_zone.h"
 
 
 static void ngx_http_trigger_ctx_cleanup(void *data);
@@ -347,6 +348,12 @@ ngx_http_trigger_ctx_cleanup(void *data)
         ctx->command = NULL;
     }
 
+    /* the page view is journaled all the same */
+    if (ctx->zone_read) {
+        ctx->want_items = 0;
+        ngx_http_trigger_zone_settle(ctx, NULL);
+    }
+
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
     }
@@ -365,25 +372,47 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     size_t                         size, key_len, code_len;
     u_char                         key[NGX_HTTP_TRIGGER_KEY_MAX];
     u_char                         code[NGX_HTTP_TRIGGER_KEY_MAX];
-    ngx_uint_t                     i, promos;
+    ngx_uint_t                     i, promos, sync;
     ngx_http_trigger_event_t      *ev;
     ngx_http_trigger_redis_cmd_t  *cmd;
     ngx_http_trigger_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
 
-    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
-    ngx_memcpy(key + key_len, ":o", 2);
-
     promos = 0;
+    sync = 0;
 
     for (i = 0; i < nevents; i++) {
+        if (events[i].type == NGX_HTTP_TRIGGER_EV_PURCHASE
+            || events[i].type == NGX_HTTP_TRIGGER_EV_OFFER_DECLINED)
+        {
+            sync = 1;
+        }
+
         if (events[i].type == NGX_HTTP_TRIGGER_EV_PURCHASE
             && events[i].promo[0])
         {
             promos++;
         }
     }
+
+    /*
+     * With the zone, a purchase (its order id and code are checked in
+     * Redis) and a decline go to Redis as they happen; the rest is
+     * journaled.
+     */
+
+    if (ngx_http_trigger_zone_on(tmcf)) {
+        if (!sync) {
+            return ngx_http_trigger_zone_track(r, ctx, events, nevents,
+                                               pageview, wait);
+        }
+
+        ngx_http_trigger_zone_apply(r, ctx, events, nevents, pageview);
+    }
+
+    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
+    ngx_memcpy(key + key_len, ":o", 2);
 
     size = NGX_INT64_LEN + 2 * key_len + 2
            + promos * (tmcf->key_prefix.len + 5 + NGX_HTTP_TRIGGER_PROMO_MAX)
@@ -445,9 +474,8 @@ ngx_http_trigger_track(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     }
 
     if (!wait) {
-        return ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd,
-                                           ngx_http_trigger_track_sent,
-                                           NULL) == NGX_OK
+        return ngx_http_trigger_zone_eval(cmd, ngx_http_trigger_track_sent,
+                                          NULL) == NGX_OK
                ? NGX_OK : NGX_DECLINED;
     }
 
@@ -459,8 +487,7 @@ ngx_int_t
 ngx_http_trigger_wait(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_redis_cmd_t *cmd, ngx_http_trigger_parse_pt parse)
 {
-    if (ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd,
-                                    ngx_http_trigger_reply, ctx)
+    if (ngx_http_trigger_zone_eval(cmd, ngx_http_trigger_reply, ctx)
         != NGX_OK)
     {
         ctx->status = NGX_HTTP_TRIGGER_STATUS_UNAVAILABLE;
@@ -506,6 +533,8 @@ ngx_http_trigger_reply(void *data, redisReply *reply)
         ctx->parse(ctx, reply);
     }
 
+    ngx_http_trigger_zone_settle(ctx, NULL);
+
     if (ctx->deadline.timer_set) {
         ngx_del_timer(&ctx->deadline);
     }
@@ -518,10 +547,11 @@ ngx_http_trigger_reply(void *data, redisReply *reply)
 static void
 ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 {
-    u_char              *p, *end, *sku;
-    ngx_uint_t           i, n;
-    redisReply          *reply, *items, *viewed;
-    ngx_http_request_t  *r;
+    u_char                        *p, *end, *sku;
+    ngx_uint_t                     i, n;
+    redisReply                    *reply, *items, *viewed;
+    ngx_http_request_t            *r;
+    ngx_http_trigger_main_conf_t  *tmcf;
 
     reply = data;
     r = ctx->request;
@@ -532,6 +562,12 @@ ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 
     ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
     ctx->has_state = 1;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    if (ngx_http_trigger_zone_on(tmcf)) {
+        ngx_http_trigger_zone_update(ctx);
+    }
 
     if (!ctx->want_items) {
         return;
@@ -670,6 +706,9 @@ ngx_http_trigger_deadline(ngx_event_t *ev)
 
     ctx->status = NGX_HTTP_TRIGGER_STATUS_TIMEOUT;
 
+    /* without Redis's answer, the zone's (however old) and the record */
+    ngx_http_trigger_zone_settle(ctx, NULL);
+
     if (ngx_http_trigger_log_allowed(&last_log)) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "trigger: redis did not answer within %M ms, "
@@ -730,7 +769,8 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
         }
 
         if (ctx->want_items && ctx->offer == NGX_HTTP_TRIGGER_OFFER_NONE
-            && ctx->status == NGX_HTTP_TRIGGER_STATUS_TRACKED)
+            && (ctx->status == NGX_HTTP_TRIGGER_STATUS_TRACKED
+                || ctx->status == NGX_HTTP_TRIGGER_STATUS_ZONE))
         {
             ngx_http_trigger_offer_request(r, ctx);
         }
@@ -767,7 +807,15 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
     if (ngx_http_trigger_track(r, ctx, events, n, ctx->pageview, 1)
         != NGX_OK)
     {
-        ctx->pageview = 0;
+        /* counted in the zone, decided there at once */
+        if (!ctx->zone_journaled) {
+            ctx->pageview = 0;
+        }
+
+        if (ctx->want_items && ctx->status == NGX_HTTP_TRIGGER_STATUS_ZONE) {
+            ngx_http_trigger_offer_request(r, ctx);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -805,6 +853,11 @@ ngx_http_trigger_track_status(ngx_http_request_t *r,
 
     if (ctx->has_state && ctx->state[NGX_HTTP_TRIGGER_DEPTH] > 0) {
         ctx->state[NGX_HTTP_TRIGGER_DEPTH]--;
+    }
+
+    if (ctx->zone_journaled) {
+        ngx_http_trigger_zone_uncount(r, ctx);
+        return;
     }
 
     key_len = ngx_http_trigger_visitor_key(r, ctx, key);

@@ -6,12 +6,14 @@
 
 #include "ngx_http_trigger_variables.h"
 #include "ngx_http_trigger_track.h"
+#include "ngx_http_trigger_zone.h"
 
 
 /* variables beyond the script's state */
 #define NGX_HTTP_TRIGGER_VAR_VISITOR  (NGX_HTTP_TRIGGER_STATE_COUNT + 1)
 #define NGX_HTTP_TRIGGER_VAR_STATUS   (NGX_HTTP_TRIGGER_STATE_COUNT + 2)
 #define NGX_HTTP_TRIGGER_VAR_OFFER    (NGX_HTTP_TRIGGER_STATE_COUNT + 3)
+#define NGX_HTTP_TRIGGER_VAR_PENDING  (NGX_HTTP_TRIGGER_STATE_COUNT + 4)
 
 
 static ngx_int_t ngx_http_trigger_variable(ngx_http_request_t *r,
@@ -25,6 +27,9 @@ static ngx_http_variable_t  ngx_http_trigger_vars[] = {
 
     { ngx_string("trigger_status"), NULL, ngx_http_trigger_variable,
       NGX_HTTP_TRIGGER_VAR_STATUS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("trigger_zone_pending"), NULL, ngx_http_trigger_variable,
+      NGX_HTTP_TRIGGER_VAR_PENDING, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("trigger_visits"), NULL, ngx_http_trigger_variable,
       NGX_HTTP_TRIGGER_VISITS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
@@ -65,7 +70,8 @@ static ngx_str_t  ngx_http_trigger_status_names[] = {
     ngx_string("no_consent"),
     ngx_string("unavailable"),
     ngx_string("timeout"),
-    ngx_string("error")
+    ngx_string("error"),
+    ngx_string("zone")
 };
 
 
@@ -97,6 +103,21 @@ ngx_http_trigger_variable(ngx_http_request_t *r,
     u_char                  *p;
     ngx_str_t                value;
     ngx_http_trigger_ctx_t  *ctx;
+
+    if (data == NGX_HTTP_TRIGGER_VAR_PENDING) {
+        p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%ui", ngx_http_trigger_zone_pending()) - p;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+        v->data = p;
+
+        return NGX_OK;
+    }
 
     ctx = ngx_http_trigger_get_ctx(r->main);
 
