@@ -22,12 +22,13 @@
 
 /* records a batch takes at most, in bytes */
 #define NGX_HTTP_TRIGGER_ZONE_BATCH      (256 * 1024)
+#define NGX_HTTP_TRIGGER_ZONE_JOURNAL_MIN  (64 * 1024)
 /* a flusher that has not been heard of for so long has died */
 #define NGX_HTTP_TRIGGER_ZONE_LEASE      5000
 /* a worker that stops writes what the journal held, for so long */
 #define NGX_HTTP_TRIGGER_ZONE_EXIT       3000
 /* a record's fixed part: length, seq, vid, now, kind, arg, fresh, n */
-#define NGX_HTTP_TRIGGER_ZONE_RECORD     (2 + 8 + NGX_HTTP_TRIGGER_VID_LEN + 8 \
+#define NGX_HTTP_TRIGGER_ZONE_RECORD     (2 + 8 + NGX_HTTP_TRIGGER_VID_LEN + 4 \
                                           + 4)
 #define NGX_HTTP_TRIGGER_ZONE_EVENT                                         \
     (3 + NGX_HTTP_TRIGGER_ID_MAX + NGX_HTTP_TRIGGER_PROMO_MAX + 8)
@@ -71,6 +72,8 @@ typedef struct {
 
     /* names this nginx's journal in Redis */
     uint64_t                       instance;
+    /* the key prefix the entries are of */
+    uint32_t                       prefix;
 } ngx_http_trigger_zone_sh_t;
 
 
@@ -78,6 +81,7 @@ struct ngx_http_trigger_zone_s {
     ngx_http_trigger_zone_sh_t    *sh;
     ngx_slab_pool_t               *shpool;
     size_t                         journal;
+    ngx_http_trigger_main_conf_t  *conf;
 };
 
 
@@ -124,9 +128,10 @@ static void ngx_http_trigger_ring_read(ngx_http_trigger_zone_sh_t *sh,
 
 
 /*
- * KEYS: this nginx's journal key (the last record applied).  ARGV: the
- * key prefix, visit timeout, ttl, viewed max, cart max, cap period, a
- * new visitor's ttl, history ttl, lapse, then per record: its sequence
+ * KEYS: the journals' hash (each nginx's last record applied).  ARGV:
+ * the key prefix, visit timeout, ttl, viewed max, cart max, cap period,
+ * a new visitor's ttl, history ttl, lapse, this nginx's journal (its
+ * zone's random id), then per record: its sequence
  * number, the visitor id, now, the kind ("t" tracked: arg = page view
  * 0/1, fresh = a new visitor 0/1; "u" a page view taken back; "m" the
  * offer group drawn: arg = "t" or "c"), fresh, the events' count, then
@@ -140,10 +145,10 @@ const char  ngx_http_trigger_batch_call[] =
     "P.viewed_max, P.cart_max = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "P.cap_period, P.hist_ttl = tonumber(ARGV[6]), tonumber(ARGV[8])\n"
     "P.lapse = tonumber(ARGV[9])\n"
-    "local done = tonumber(redis.call('GET', KEYS[1])) or 0\n"
+    "local done = tonumber(redis.call('HGET', KEYS[1], ARGV[10])) or 0\n"
     "local top, states, list, used, marked = done, {}, {}, 0, {t = 0, c = 0}\n"
     "local function code(promo) return prefix .. 'code:' .. promo end\n"
-    "local i = 10\n"
+    "local i = 11\n"
     "while i <= #ARGV do\n"
     "  local seq, vid, now = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]\n"
     "  local kind, arg = ARGV[i + 3], ARGV[i + 4]\n"
@@ -175,7 +180,8 @@ const char  ngx_http_trigger_batch_call[] =
     "  store(st)\n"
     "  used = used + st.used\n"
     "end\n"
-    "redis.call('SET', KEYS[1], top, 'EX', 86400)\n"
+    "redis.call('HSET', KEYS[1], ARGV[10], top)\n"
+    "redis.call('EXPIRE', KEYS[1], 86400)\n"
     "return {top, used, marked.t, marked.c}\n";
 
 ngx_http_trigger_script_t  ngx_http_trigger_batch_script;
@@ -261,13 +267,14 @@ ngx_http_trigger_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         journal = ngx_parse_size(&s);
 
         if (journal == NGX_ERROR
-            || journal < 4 * NGX_HTTP_TRIGGER_ZONE_BATCH / 16
+            || journal < NGX_HTTP_TRIGGER_ZONE_JOURNAL_MIN
             || journal > size / 2)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid journal size \"%V\": from %uz "
                                "bytes to half the zone",
-                               &value[2], 4 * NGX_HTTP_TRIGGER_ZONE_BATCH / 16);
+                               &value[2],
+                               (size_t) NGX_HTTP_TRIGGER_ZONE_JOURNAL_MIN);
             return NGX_CONF_ERROR;
         }
     }
@@ -278,6 +285,7 @@ ngx_http_trigger_zone_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     z->journal = journal;
+    z->conf = tmcf;
 
     shm_zone = ngx_shared_memory_add(cf, &name, size,
                                      &ngx_http_trigger_module);
@@ -305,17 +313,43 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_trigger_zone_t  *oz = data;
 
-    size_t                       len;
-    uint64_t                     instance;
-    ngx_http_trigger_zone_t     *z;
-    ngx_http_trigger_zone_sh_t  *sh;
+    size_t                          len;
+    uint32_t                        prefix;
+    uint64_t                        instance;
+    ngx_queue_t                    *q;
+    ngx_http_trigger_zone_t        *z;
+    ngx_http_trigger_zone_sh_t     *sh;
+    ngx_http_trigger_zone_node_t   *zn;
 
     z = shm_zone->data;
+    prefix = ngx_crc32_short(z->conf->key_prefix.data,
+                             z->conf->key_prefix.len);
 
-    /* a reload keeps the visitors and the journal */
+    /*
+     * A reload keeps the visitors and the journal, unless the keys
+     * changed: the entries are another shop's then.
+     */
+
     if (oz) {
         z->sh = oz->sh;
         z->shpool = oz->shpool;
+
+        if (z->sh->prefix != prefix) {
+            ngx_shmtx_lock(&z->shpool->mutex);
+
+            while (!ngx_queue_empty(&z->sh->lru)) {
+                q = ngx_queue_head(&z->sh->lru);
+                zn = ngx_queue_data(q, ngx_http_trigger_zone_node_t, queue);
+                ngx_queue_remove(q);
+                ngx_rbtree_delete(&z->sh->rbtree, &zn->node);
+                ngx_slab_free_locked(z->shpool, zn);
+            }
+
+            z->sh->prefix = prefix;
+
+            ngx_shmtx_unlock(&z->shpool->mutex);
+        }
+
         return NGX_OK;
     }
 
@@ -342,6 +376,7 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     sh->size = z->journal;
+    sh->prefix = prefix;
 
     if (ngx_http_trigger_random((u_char *) &instance, sizeof(instance)) != 0)
     {
@@ -878,19 +913,12 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
                 break;
             }
 
+            /* the entry stored was just looked up: it is at the head */
             q = ngx_queue_last(&z->sh->lru);
             zn = ngx_queue_data(q, ngx_http_trigger_zone_node_t, queue);
 
-            /* the entry being stored goes last, if it must */
-            if (zn == old && ngx_queue_prev(q) == ngx_queue_sentinel(&z->sh->lru))
-            {
-                break;
-            }
-
             if (zn == old) {
-                ngx_queue_remove(q);
-                ngx_queue_insert_head(&z->sh->lru, q);
-                continue;
+                break;
             }
 
             ngx_queue_remove(q);
@@ -988,6 +1016,10 @@ ngx_http_trigger_zone_append(ngx_http_trigger_zone_t *z, u_char *vid,
     /* published once written: a worker that dies here leaves no half */
     sh->head += rlen;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "trigger zone: record %uL, %uz bytes, head %uL",
+                   sh->seq, (size_t) rlen, sh->head);
+
     return dropped;
 }
 
@@ -1049,7 +1081,8 @@ ngx_http_trigger_zone_pending(void)
 static ngx_int_t
 ngx_http_trigger_zone_flush(ngx_uint_t all)
 {
-    u_char                         *p, *end, *buf, *key;
+    u_char                         *p, *end, *buf;
+    u_char                          id[64 + sizeof("journal")];
     size_t                          size, len, klen;
     uint16_t                        rlen;
     uint32_t                        now;
@@ -1086,6 +1119,9 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
 
         if (start >= sh->head) {
             ngx_shmtx_unlock(&z->shpool->mutex);
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "trigger zone: nothing from %uL, tail %uL head %uL",
+                           start, sh->tail, sh->head);
             return NGX_OK;
         }
 
@@ -1127,13 +1163,14 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
             records++;
         }
 
-        klen = tmcf->key_prefix.len + sizeof("journal:") - 1 + 16;
+        klen = tmcf->key_prefix.len + sizeof("journal") - 1;
 
         cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_batch_script,
-                                                2 + 9 + nargs,
+                                                2 + 10 + nargs,
                                                 NGX_INT64_LEN + klen
                                                 + tmcf->key_prefix.len
-                                                + 8 * NGX_INT64_LEN + size);
+                                                + 8 * NGX_INT64_LEN + 16
+                                                + size);
         b = ngx_alloc(sizeof(ngx_http_trigger_zone_batch_t), ngx_cycle->log);
 
         if (cmd == NULL || b == NULL) {
@@ -1150,17 +1187,8 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
 
         ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
 
-        key = ngx_alloc(klen, ngx_cycle->log);
-        if (key == NULL) {
-            ngx_free(cmd);
-            ngx_free(b);
-            ngx_http_trigger_zone_release();
-            return NGX_ERROR;
-        }
-
-        ngx_sprintf(key, "%Vjournal:%016xL", &tmcf->key_prefix, sh->instance);
-        ngx_http_trigger_redis_cmd_arg(cmd, key, klen);
-        ngx_free(key);
+        ngx_sprintf(id, "%Vjournal", &tmcf->key_prefix);
+        ngx_http_trigger_redis_cmd_arg(cmd, id, klen);
 
         ngx_http_trigger_redis_cmd_arg(cmd, tmcf->key_prefix.data,
                                        tmcf->key_prefix.len);
@@ -1172,6 +1200,8 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
         ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->new_visitor_ttl);
         ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.history);
         ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.lapse);
+        ngx_sprintf(id, "%016xL", sh->instance);
+        ngx_http_trigger_redis_cmd_arg(cmd, id, 16);
 
         for (p = buf; p < end; p += rlen) {
             u_char  *q;
@@ -1201,9 +1231,9 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
             q += 4;
 
             for (i = 0; i < n; i++) {
-                ngx_http_trigger_redis_cmd_arg(cmd,
-                                  (u_char *) &ngx_http_trigger_event_codes[q[0]],
-                                  1);
+                ngx_http_trigger_redis_cmd_arg(cmd, (u_char *)
+                                        &ngx_http_trigger_event_codes[q[0]],
+                                        1);
                 len = q[1];
                 ngx_http_trigger_redis_cmd_arg(cmd, q + 2, len);
                 q += 2 + len;

@@ -147,6 +147,9 @@ $r = $v->get('/upstream-view');
 is($r->status, 200, 'upstream page');
 ok(wait_until(sub { ($v->hash->{v1} // '') eq 'UP-1' }),
    'the header event is stored');
+SKIP: {
+skip 'the zone journals both, written in one batch', 2
+    if defined $ENV{TEST_TRIGGER_ZONE} && $ENV{TEST_TRIGGER_ZONE} ne '0';
 my @flags;
 for my $entry (@{ $t->redis->slowlog('get', 128) }) {
     my $args = $entry->[3];
@@ -158,6 +161,7 @@ for my $entry (@{ $t->redis->slowlog('get', 128) }) {
 is(scalar(@flags), 2, 'two tracking calls: the page, the header event');
 is_deeply([sort @flags], [0, 1],
           'items asked for the page (offer on), not for the header event');
+}
 $t->redis->config_set('slowlog-log-slower-than', 10000);
 
 # a subrequest into the API (mirror) has a context of its own

@@ -92,6 +92,12 @@ package TriggerTest;
 #                          error or definite leak in those logs
 #   TEST_NGINX_BINARY      nginx binary (default /usr/sbin/nginx)
 #   TEST_REDIS_BINARY      redis-server binary (default redis-server)
+#   TEST_TRIGGER_ZONE      %%TRIGGER_BASE%% also turns the visitors' zone on
+#                          (trigger_zone, flushed every 5ms; "0": with
+#                          trigger_zone_valid 0), and a server on a port of
+#                          its own answers $trigger_zone_pending: redis()
+#                          waits until the journal is in Redis, so tests
+#                          read what the requests they made left there
 
 use strict;
 use warnings;
@@ -111,7 +117,7 @@ use JSON::PP ();
 
 use Exporter 'import';
 our @EXPORT = qw(http_request http_get http_post json_encode json_decode
-                 wait_until $DEFAULT_UA);
+                 wait_until status_seen $DEFAULT_UA);
 
 our $REPO = abs_path(dirname(__FILE__) . '/../..');
 our $MODULE = "$REPO/build/ngx_http_trigger_module.so";
@@ -123,6 +129,14 @@ our $SECRET = 'test-secret-0123456789abcdefghij';
 our $PURCHASE_KEY = 'test-purchase-key-0123456789abcd';
 
 my @INSTANCES;
+
+# $trigger_status as the suite expects it: with TEST_TRIGGER_ZONE a page
+# counted in the zone ("zone") is a tracked one
+sub status_seen {
+    my ($s) = @_;
+    return 'tracked' if ($s // '') eq 'zone' && defined $ENV{TEST_TRIGGER_ZONE};
+    return $s;
+}
 
 sub json_encode { JSON::PP->new->canonical->encode($_[0]) }
 sub json_decode { my $d = eval { JSON::PP->new->decode($_[0]) }; $d }
@@ -167,6 +181,8 @@ sub new {
     $self->{ports}{PORT2} = free_port($self->{ports}{PORT});
     $self->{ports}{PORT3} = free_port(@{$self->{ports}}{qw(PORT PORT2)});
     $self->{ports}{REDIS_PORT} = free_port(values %{$self->{ports}});
+    $self->{ports}{ZONE_PORT} = free_port(values %{$self->{ports}})
+        if defined $ENV{TEST_TRIGGER_ZONE};
 
     make_path("$dir/html");
     push @INSTANCES, $self;
@@ -308,10 +324,32 @@ sub restart_redis {
 sub pause_redis { my ($self) = @_; kill 'STOP', $self->{redis_pid} }
 sub resume_redis { my ($self) = @_; kill 'CONT', $self->{redis_pid} }
 
+# TEST_TRIGGER_ZONE: the zone in every configuration with the module
+sub zone_base {
+    return '' unless defined $ENV{TEST_TRIGGER_ZONE};
+    return "\n    trigger_zone trigger_test:4m;\n    trigger_zone_flush 5ms;"
+         . ($ENV{TEST_TRIGGER_ZONE} eq '0' ? "\n    trigger_zone_valid 0;" : '')
+         . "\n    server { listen 127.0.0.1:%%ZONE_PORT%%;"
+         . " location / { return 200 \$trigger_zone_pending; } }";
+}
+
+# waits (5 s at most) until the zone's journal is in Redis
+sub zone_sync {
+    my ($self) = @_;
+    return unless defined $ENV{TEST_TRIGGER_ZONE} && $self->{nginx_pid};
+    wait_until(sub {
+        my $r = http_request(port => $self->{ports}{ZONE_PORT}, path => '/',
+                             timeout => 2);
+        return $r->error || $r->status != 200 || $r->body eq '0';
+    }, timeout => 5, interval => 0.005);
+}
+
 # A Redis client (libredis-perl) for assertions; new after each restart
-# (authenticated when start_redis had a password).
+# (authenticated when start_redis had a password).  With TEST_TRIGGER_ZONE
+# the zone's journal is written first.
 sub redis {
     my ($self) = @_;
+    $self->zone_sync;
     return $self->{redis_client} ||= do {
         require Redis;
         Redis->new(server => "127.0.0.1:$self->{ports}{REDIS_PORT}",
@@ -441,7 +479,8 @@ sub expand {
         %{$self->{ports}},
         TRIGGER_BASE => "trigger_redis 127.0.0.1:%%REDIS_PORT%%;\n"
                       . "    trigger_secret %%SECRET%%;\n"
-                      . "    trigger_redis_timeout %%TIMEOUT%%;",
+                      . "    trigger_redis_timeout %%TIMEOUT%%;"
+                      . zone_base(),
     );
     $text =~ s/%%TRIGGER_BASE%%/$v{TRIGGER_BASE}/g;
     %v = (
