@@ -112,10 +112,20 @@ fuzz: deps
 fuzz-regress: fuzz-build
 	util/fuzz regress $(FUZZ_NAMES)
 
+# the files whose requests the visitors' zone serves, run again with it on
+# (and with trigger_zone_valid 0, which is the path without it)
+ZONE_TESTS := t/20-tracking.t t/21-config-path.t t/22-header-path.t \
+              t/23-events-endpoint.t t/24-request-semantics.t \
+              t/32-redis-bounds.t t/40-concurrency.t t/50-redis-failure.t \
+              t/51-redis-faults.t t/60-reload.t t/70-offer.t t/71-inject.t \
+              t/72-stats.t t/94-behaviour-chains.t
+
 test: deps
 	$(MAKE) all static
 	$(MAKE) unit
 	prove -r t/
+	TEST_TRIGGER_ZONE=1 prove $(ZONE_TESTS)
+	TEST_TRIGGER_ZONE=0 prove t/20-tracking.t t/70-offer.t
 
 # the suite with nginx under valgrind: no errors, no definite leaks
 valgrind: deps

@@ -47,27 +47,25 @@ $t->start_nginx(http => <<'EOF');
     }
 EOF
 
-my $redis = $t->redis;
-
 # clients without cookies: each costs one key for ten minutes
 for (1 .. 10) {
     http_get($t->port, '/index.html');
 }
 my @keys = $t->visitor_keys;
 is(scalar @keys, 10, 'ten cookieless requests, ten keys');
-ok(!grep({ my $ttl = $redis->ttl($_); $ttl <= 0 || $ttl > 600 } @keys),
+ok(!grep({ my $ttl = $t->redis->ttl($_); $ttl <= 0 || $ttl > 600 } @keys),
    'each lives at most trigger_new_visitor_ttl');
 
 # ... also when an upstream's event header comes with the first page
 my $v = $t->visitor;
 $v->get('/up');
 ok(wait_until(sub { ($v->hash->{v1} // '') eq 'UP-1' }), 'header event');
-my $ttl = $redis->ttl($v->key);
+my $ttl = $t->redis->ttl($v->key);
 ok($ttl > 0 && $ttl <= 600, "first page with a header event: short ($ttl)");
 
 # the cookie comes back: the full ttl
 $v->get('/index.html');
-$ttl = $redis->ttl($v->key);
+$ttl = $t->redis->ttl($v->key);
 ok($ttl > 600 && $ttl <= 30 * 86400, "a returning visitor: trigger_ttl ($ttl)");
 
 # per-visitor structures are bounded
@@ -78,7 +76,7 @@ is(scalar(grep { /^c:/ } keys %$h), 5, 'cart: trigger_cart_max lines');
 
 $v->get("/buy?order=O$_") for 1 .. 105;
 is($v->hash->{p}, 105, 'every purchase counted');
-is($redis->hlen($v->key . ':o'), 100, 'orders kept: the last 100');
+is($t->redis->hlen($v->key . ':o'), 100, 'orders kept: the last 100');
 $v->get('/buy?order=O105');
 is($v->hash->{p}, 105, 'a recent order id is still known');
 

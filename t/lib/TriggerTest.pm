@@ -401,10 +401,11 @@ sub visitor_orders {
     return \%h;
 }
 
-# keys with the visitor prefix
+# keys with the visitor prefix (but the zones' journals)
 sub visitor_keys {
     my ($self) = @_;
-    return $self->redis->keys($self->key_prefix . '*');
+    return grep { $_ ne $self->key_prefix . 'journal' }
+           $self->redis->keys($self->key_prefix . '*');
 }
 
 # ------------------------------------------------------------ fake ESP
