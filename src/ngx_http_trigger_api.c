@@ -165,6 +165,8 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "    redis.call('EXPIRE', v, ARGV[10])\n"
     "    redis.call('HSET', tk, 'email', ARGV[2], 'code', old, 'expires', c[2])\n"
     "    redis.call('EXPIRE', tk, ARGV[17])\n"
+    "    count('offer_subscribed')\n"
+    "    if ARGV[22] ~= '' then count('offer_subscribed:' .. ARGV[22]) end\n"
     "    return answer(old, c[2])\n"
     "  end\n"
     "end\n"
