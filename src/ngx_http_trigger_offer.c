@@ -44,16 +44,17 @@ ngx_http_trigger_offer_outcome_e
 ngx_http_trigger_offer_decide(const ngx_http_trigger_offer_rules_t *rules,
     const ngx_http_trigger_offer_state_t *state)
 {
-    if (!state->condition) {
-        return NGX_HTTP_TRIGGER_OFFER_CONDITION;
-    }
-
     if (state->purchases > 0) {
         return NGX_HTTP_TRIGGER_OFFER_PURCHASED;
     }
 
+    /* before the page rules: a code's reminder belongs on the checkout */
     if (state->active_until > state->now) {
         return NGX_HTTP_TRIGGER_OFFER_ACTIVE;
+    }
+
+    if (!state->condition) {
+        return NGX_HTTP_TRIGGER_OFFER_CONDITION;
     }
 
     if (state->declined_at > 0

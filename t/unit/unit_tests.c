@@ -889,6 +889,11 @@ test_offer(void)
     ok(ngx_http_trigger_offer_decide(&rules, &s)
        == NGX_HTTP_TRIGGER_OFFER_CONDITION, "shop's condition");
 
+    s.active_until = st.now + 60;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ACTIVE,
+       "a valid code is reminded whatever the page rules");
+
     s = st; s.bucket = 999;
     ok(ngx_http_trigger_offer_decide(&rules, &s)
        == NGX_HTTP_TRIGGER_OFFER_HOLDOUT, "held out");
