@@ -5,6 +5,7 @@
  *     GET  widget.js   the widget, from memory, cacheable
  *     POST subscribe   an email for the offer: a promo code and a chain
  *     POST decline     "no thanks": no offer for the decline pause
+ *     POST close       closed (x, Esc, the backdrop): the close pause
  *
  * Every POST answers JSON and stores nothing unless the whole body is
  * valid.
@@ -17,6 +18,7 @@
 #include "ngx_http_trigger_widget.h"
 #include "ngx_http_trigger_stats.h"
 #include "ngx_http_trigger_sender.h"
+#include "ngx_http_trigger_html.h"
 
 
 /* how long an email's record outlives its code, for the chain */
@@ -29,6 +31,7 @@ typedef enum {
     NGX_HTTP_TRIGGER_API_WIDGET,
     NGX_HTTP_TRIGGER_API_SUBSCRIBE,
     NGX_HTTP_TRIGGER_API_DECLINE,
+    NGX_HTTP_TRIGGER_API_CLOSE,
     NGX_HTTP_TRIGGER_API_CONFIRM,
     NGX_HTTP_TRIGGER_API_UNSUBSCRIBE
 } ngx_http_trigger_api_e;
@@ -86,6 +89,12 @@ static void ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static void ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_api_close(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+static void ngx_http_trigger_close_parse(ngx_http_trigger_ctx_t *ctx,
+    void *data);
+static void ngx_http_trigger_api_close_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_trigger_api_link(ngx_http_request_t *r,
     ngx_http_trigger_link_t *l);
 static void ngx_http_trigger_link_parse(ngx_http_trigger_ctx_t *ctx,
@@ -106,14 +115,19 @@ static ngx_int_t ngx_http_trigger_add_header(ngx_http_request_t *r,
  * subscriptions per visitor and their period, visitor ttl, email ttl,
  * decline pause, codes per address, per shop, the two windows, token
  * ttl, double opt-in (0/1), counters' ttl, the email's digest, the
- * offer's discount, then the chains a subscription starts (a job each;
- * with double opt-in only the confirmation letter's).
+ * offer's discount, its A/B variant (or ""), then the chains a
+ * subscription starts (a job each; with double opt-in only the
+ * confirmation letter's).
  *
  * A token answers once: a retry of the same answer (the widget's, after a
  * timeout) gets the same result, another answer nothing.  A code only
  * for a visitor who may have the offer now.  An address gets one chain:
  * a code for a known address starts none, and the answer does not say
- * whether the address was known.  An unsubscribed address is never
+ * whether the address was known: a known address whose code is valid and
+ * unused gets that code again (another device of the same shopper; not
+ * with double opt-in, where the code is the inbox's only).  The visitor
+ * keeps its code ("k") for the reminder, but not before a double opt-in
+ * is confirmed.  An unsubscribed address is never
  * mailed again from here (the admin location resubscribes it).
  */
 
@@ -142,6 +156,23 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "   or now - (tonumber(s[4]) or 0) < tonumber(ARGV[12]) then\n"
     "  return {'ineligible'}\n"
     "end\n"
+    "local pre = string.sub(q, 1, #q - 5)\n"
+    "if not doi then\n"
+    "  local old = redis.call('HGET', ek, 'code')\n"
+    "  local c = old and redis.call('HMGET', pre .. 'code:' .. old, 'used',\n"
+    "                               'expires')\n"
+    "  if c and c[1] == '0' and tonumber(c[2]) >= now then\n"
+    "    redis.call('HSET', v, 'sn', n + 1, 'ss', since, 'a', c[2], 'k', old,\n"
+    "               'em', ARGV[20])\n"
+    "    redis.call('EXPIRE', v, ARGV[10])\n"
+    "    redis.call('HSET', tk, 'email', ARGV[2], 'code', old,\n"
+    "               'expires', c[2])\n"
+    "    redis.call('EXPIRE', tk, ARGV[17])\n"
+    "    count('offer_subscribed')\n"
+    "    if ARGV[22] ~= '' then count('offer_subscribed:' .. ARGV[22]) end\n"
+    "    return answer(old, c[2])\n"
+    "  end\n"
+    "end\n"
     "if (tonumber(redis.call('GET', KEYS[6])) or 0) >= tonumber(ARGV[13])\n"
     "then count('code_limited'); return {'limited_address'} end\n"
     "if (tonumber(redis.call('GET', KEYS[7])) or 0) >= tonumber(ARGV[14])\n"
@@ -150,14 +181,17 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "redis.call('INCR', KEYS[7]); redis.call('EXPIRE', KEYS[7], ARGV[16])\n"
     "redis.call('HSET', v, 'sn', n + 1, 'ss', since, 'a', ARGV[4],\n"
     "           'em', ARGV[20])\n"
+    "if not doi then redis.call('HSET', v, 'k', ARGV[3]) end\n"
     "redis.call('EXPIRE', v, ARGV[10])\n"
     "redis.call('HSET', ck, 'email', ARGV[2], 'vid', ARGV[7],\n"
-    "           'expires', ARGV[4], 'used', 0, 'created', now)\n"
+    "           'expires', ARGV[4], 'used', 0, 'created', now,\n"
+    "           'variant', ARGV[22])\n"
     "redis.call('EXPIREAT', ck, tonumber(ARGV[4]) + 30 * 86400)\n"
     "redis.call('HSET', tk, 'email', ARGV[2], 'code', ARGV[3],\n"
     "           'expires', ARGV[4])\n"
     "redis.call('EXPIRE', tk, ARGV[17])\n"
     "count('offer_subscribed')\n"
+    "if ARGV[22] ~= '' then count('offer_subscribed:' .. ARGV[22]) end\n"
     "if redis.call('EXISTS', ek) == 0\n"
     "   and redis.call('SISMEMBER', KEYS[9], ARGV[20]) == 0 then\n"
     "  redis.call('HSET', ek, 'email', ARGV[2], 'vid', ARGV[7],\n"
@@ -165,9 +199,8 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "             'lang', ARGV[6], 'discount', ARGV[21], 'created', now,\n"
     "             'state', doi and 'unconfirmed' or 'queued')\n"
     "  redis.call('EXPIRE', ek, ARGV[11])\n"
-    "  local pre = string.sub(q, 1, #q - 5)\n"
     "  local chains = {'_confirm'}\n"
-    "  if not doi then chains = {unpack(ARGV, 22)} end\n"
+    "  if not doi then chains = {unpack(ARGV, 23)} end\n"
     "  for _, chain in ipairs(chains) do\n"
     "    local id = ARGV[20] .. ':' .. chain\n"
     "    redis.call('HSET', pre .. 'job:' .. id, 'chain', chain, 'pc', 0,\n"
@@ -221,6 +254,21 @@ ngx_http_trigger_script_t  ngx_http_trigger_unsubscribe_script = {
     "redis.call('SADD', KEYS[2], ARGV[2])\n"
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
     "  redis.call('HSET', KEYS[1], 'unsubscribed', ARGV[1])\n"
+    "end\n"
+    "return 'ok'\n"),
+    { 0 }
+};
+
+
+/*
+ * KEYS: the visitor.  ARGV: now.  A visitor whose hash has expired is
+ * not made again, without a TTL, by a close.
+ */
+
+ngx_http_trigger_script_t  ngx_http_trigger_close_script = {
+    ngx_string(
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  redis.call('HSET', KEYS[1], 'y', ARGV[1])\n"
     "end\n"
     "return 'ok'\n"),
     { 0 }
@@ -440,6 +488,10 @@ ngx_http_trigger_api_endpoint(ngx_http_request_t *r)
         return NGX_HTTP_TRIGGER_API_DECLINE;
     }
 
+    if (name.len == 5 && ngx_strncmp(name.data, "close", 5) == 0) {
+        return NGX_HTTP_TRIGGER_API_CLOSE;
+    }
+
     if (name.len == 7 && ngx_strncmp(name.data, "confirm", 7) == 0) {
         return NGX_HTTP_TRIGGER_API_CONFIRM;
     }
@@ -456,7 +508,9 @@ static ngx_int_t
 ngx_http_trigger_api_widget(ngx_http_request_t *r)
 {
     ngx_int_t          rc;
-    ngx_table_elt_t   *etag;
+    ngx_uint_t         gzip;
+    ngx_str_t         *source;
+    ngx_table_elt_t   *etag, *ce, *ae;
     static ngx_str_t   type = ngx_string("application/javascript");
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
@@ -473,9 +527,36 @@ ngx_http_trigger_api_widget(ngx_http_request_t *r)
                                     r->args.len
                                     ? "public, max-age=31536000, immutable"
                                     : "public, max-age=3600")
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_trigger_add_header(r, "Vary", "Accept-Encoding")
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* both forms are in memory: nginx's gzip settings play no part */
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    ae = r->headers_in.accept_encoding;
+#else
+    ae = NULL;
+#endif
+
+    gzip = ae && ngx_http_trigger_accepts_gzip(ae->value.data,
+                                               ae->value.len);
+
+    if (gzip) {
+        ce = ngx_list_push(&r->headers_out.headers);
+        if (ce == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ce->hash = 1;
+#if (nginx_version >= 1023000)
+        ce->next = NULL;
+#endif
+        ngx_str_set(&ce->key, "Content-Encoding");
+        ngx_str_set(&ce->value, "gzip");
+        r->headers_out.content_encoding = ce;
     }
 
     etag = ngx_list_push(&r->headers_out.headers);
@@ -489,19 +570,23 @@ ngx_http_trigger_api_widget(ngx_http_request_t *r)
 #endif
     ngx_str_set(&etag->key, "ETag");
     etag->value.data = ngx_pnalloc(r->pool,
-                                   ngx_http_trigger_widget_version.len + 2);
+                                   ngx_http_trigger_widget_version.len + 5);
     if (etag->value.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    etag->value.len = ngx_sprintf(etag->value.data, "\"%V\"",
-                                  &ngx_http_trigger_widget_version)
+    /* a strong validator names the bytes: each encoding has its own */
+    etag->value.len = ngx_sprintf(etag->value.data, "\"%V%s\"",
+                                  &ngx_http_trigger_widget_version,
+                                  gzip ? ".gz" : "")
                       - etag->value.data;
     r->headers_out.etag = etag;
 
-    return ngx_http_trigger_api_send(r, NGX_HTTP_OK, &type,
-                                 ngx_http_trigger_widget_source.data,
-                                 ngx_http_trigger_widget_source.len);
+    source = gzip ? &ngx_http_trigger_widget_gzip
+                  : &ngx_http_trigger_widget_source;
+
+    return ngx_http_trigger_api_send(r, NGX_HTTP_OK, &type, source->data,
+                                     source->len);
 }
 
 
@@ -675,8 +760,9 @@ static void
 ngx_http_trigger_api_events_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx)
 {
-    u_char      *p, buf[512];
-    ngx_uint_t   i, status;
+    u_char                      *p, buf[512];
+    ngx_uint_t                   i, status;
+    ngx_http_trigger_variant_t  *v;
 
     switch (ctx->status) {
 
@@ -686,6 +772,14 @@ ngx_http_trigger_api_events_done(ngx_http_request_t *r,
         for (i = 0; i < ctx->nevents; i++) {
             if (ctx->events[i].type == NGX_HTTP_TRIGGER_EV_OFFER_SHOWN) {
                 ngx_http_trigger_stats_incr("offer_shown", 1);
+
+                v = ngx_http_trigger_variant_of(ctx->conf, ctx->cookie);
+
+                if (v) {
+                    ngx_http_trigger_stats_incr_variant("offer_shown",
+                                                        v->name.data,
+                                                        v->name.len);
+                }
 
             } else if (ctx->events[i].type
                        == NGX_HTTP_TRIGGER_EV_OFFER_CLOSED)
@@ -733,7 +827,7 @@ ngx_http_trigger_api_events_done(ngx_http_request_t *r,
 }
 
 
-/* subscribe and decline: only with the token of this visitor's offer */
+/* subscribe, decline, close: only with the token of this visitor's offer */
 
 static ngx_int_t
 ngx_http_trigger_api_answer(ngx_http_request_t *r,
@@ -785,6 +879,10 @@ ngx_http_trigger_api_answer(ngx_http_request_t *r,
         return ngx_http_trigger_api_subscribe(r, ctx, answer);
     }
 
+    if (endpoint == NGX_HTTP_TRIGGER_API_CLOSE) {
+        return ngx_http_trigger_api_close(r, ctx);
+    }
+
     (void) ngx_http_trigger_event_set(&decline,
                                       NGX_HTTP_TRIGGER_EV_OFFER_DECLINED,
                                       NULL, 0, NULL, 0, NULL, 0);
@@ -809,7 +907,8 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     size_t                         len[9], names;
     ngx_uint_t                     nchains;
     time_t                         now, expires, token_expires;
-    ngx_str_t                     *prefix, *addr;
+    ngx_str_t                     *prefix, *addr, *discount, variant;
+    ngx_http_trigger_variant_t    *v;
     ngx_uint_t                     i;
     ngx_http_trigger_redis_cmd_t  *cmd;
     ngx_http_trigger_loc_conf_t   *tlcf;
@@ -876,10 +975,20 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     names = ngx_http_trigger_redis_strs_size(tmcf->sender.on_subscribe,
                                              &nchains);
 
+    /* the visitor's variant here is the one its page showed, when both
+     * locations have the same variants (docs: trigger_offer_variant) */
+    v = ngx_http_trigger_variant_of(tlcf, ctx->cookie);
+    discount = (v && v->discount.len) ? &v->discount : &tlcf->discount;
+    ngx_str_null(&variant);
+
+    if (v) {
+        variant = v->name;
+    }
+
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_subscribe_script,
-                    1 + 9 + 21 + nchains,
+                    1 + 9 + 22 + nchains,
                     1 + (p - keys) + answer->email_len + answer->tz_len + 40
-                    + tlcf->discount.len + names
+                    + discount->len + variant.len + names
                     + NGX_HTTP_TRIGGER_CODE_LEN + tlcf->widget_lang.len
                     + NGX_HTTP_TRIGGER_VID_LEN + 15 * NGX_INT64_LEN);
     if (cmd == NULL) {
@@ -919,8 +1028,8 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->double_opt_in);
     ngx_http_trigger_redis_cmd_arg_int(cmd, NGX_HTTP_TRIGGER_STATS_TTL);
     ngx_http_trigger_redis_cmd_arg(cmd, digest, 40);
-    ngx_http_trigger_redis_cmd_arg(cmd, tlcf->discount.data,
-                                   tlcf->discount.len);
+    ngx_http_trigger_redis_cmd_arg(cmd, discount->data, discount->len);
+    ngx_http_trigger_redis_cmd_arg(cmd, variant.data, variant.len);
     ngx_http_trigger_redis_cmd_strs(cmd, tmcf->sender.on_subscribe);
 
     ctx->resume = ngx_http_trigger_api_subscribe_done;
@@ -938,8 +1047,9 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
 static void
 ngx_http_trigger_subscribe_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 {
-    redisReply  *reply, *e;
-    ngx_pool_t  *pool;
+    redisReply                    *reply, *e;
+    ngx_pool_t                    *pool;
+    ngx_http_trigger_main_conf_t  *tmcf;
 
     reply = data;
     pool = ctx->request->pool;
@@ -979,7 +1089,13 @@ ngx_http_trigger_subscribe_parse(ngx_http_trigger_ctx_t *ctx, void *data)
         ctx->code.len = e->len;
         ctx->code_expires = ngx_atotm((u_char *) reply->element[2]->str,
                                       reply->element[2]->len);
-        ngx_http_trigger_zone_active(ctx, ctx->code_expires);
+        tmcf = ngx_http_get_module_main_conf(ctx->request,
+                                             ngx_http_trigger_module);
+
+        /* the script keeps the code as the visitor's without double opt-in */
+        ngx_http_trigger_zone_set(ctx, NGX_HTTP_TRIGGER_VS_ACTIVE,
+                                  ctx->code_expires,
+                                  tmcf->double_opt_in ? NULL : &ctx->code);
     }
 
     ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
@@ -1068,6 +1184,86 @@ ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
                               &ngx_http_trigger_json_type,
                               (u_char *) "{\"ok\":true}",
                               sizeof("{\"ok\":true}") - 1));
+}
+
+
+/* the offer closed: it pauses for trigger_offer_close_pause */
+
+static ngx_int_t
+ngx_http_trigger_api_close(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx)
+{
+    u_char                         key[NGX_HTTP_TRIGGER_KEY_MAX];
+    size_t                         key_len;
+    ngx_http_trigger_redis_cmd_t  *cmd;
+
+    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_close_script,
+                                            3, 1 + key_len + NGX_INT64_LEN);
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, key_len);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+
+    ctx->resume = ngx_http_trigger_api_close_done;
+
+    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_close_parse)
+        != NGX_OK)
+    {
+        ngx_http_trigger_api_close_done(r, ctx);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_trigger_close_parse(ngx_http_trigger_ctx_t *ctx, void *data)
+{
+    redisReply  *reply = data;
+
+    if (reply->type == REDIS_REPLY_STATUS
+        || reply->type == REDIS_REPLY_STRING)
+    {
+        ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
+        ngx_http_trigger_zone_set(ctx, NGX_HTTP_TRIGGER_VS_CLOSED, ngx_time(),
+                                  NULL);
+    }
+}
+
+
+static void
+ngx_http_trigger_api_close_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "storage unavailable"));
+        return;
+    }
+
+    ngx_http_trigger_stats_incr("offer_closed", 1);
+
+    if (ngx_http_trigger_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->header_only = 1;
+    ngx_http_clear_content_length(r);
+
+    rc = ngx_http_send_header(r);
+
+    ngx_http_finalize_request(r, rc == NGX_ERROR ? rc : NGX_OK);
 }
 
 

@@ -51,7 +51,8 @@ const char  ngx_http_trigger_track_lua[] =
     "end\n"
     "local function load(key, orders)\n"
     "  local st = {key = key, orders = orders, h = {}, orig = {}, cart = {},\n"
-    "              order = {}, lines = 0, viewed = {}, used = 0}\n"
+    "              order = {}, lines = 0, viewed = {}, used = 0,\n"
+    "              usedv = {}}\n"
     "  local flat = redis.call('HGETALL', key)\n"
     "  for i = 1, #flat, 2 do\n"
     "    local f, v = flat[i], flat[i + 1]\n"
@@ -142,11 +143,15 @@ const char  ngx_http_trigger_track_lua[] =
     "          redis.call('HDEL', st.orders, oldest)\n"
     "        end\n"
     "        clear(st)\n"
-    "        local c = code and redis.call('HMGET', code, 'used', 'expires')\n"
+    "        local c = code and redis.call('HMGET', code, 'used', 'expires',\n"
+    "                                      'variant')\n"
     "        if c and c[1] == '0' and tonumber(c[2]) >= now then\n"
     "          redis.call('HSET', code, 'used', 1, 'order', id,\n"
     "                     'used_at', now)\n"
     "          st.used = st.used + 1\n"
+    "          if c[3] and c[3] ~= '' then\n"
+    "            st.usedv[#st.usedv + 1] = c[3]\n"
+    "          end\n"
     "        end\n"
     "      end\n"
     "    elseif t == 's' then\n"
@@ -226,8 +231,8 @@ const char  ngx_http_trigger_track_lua[] =
     "          tonumber(h.g) or 0, st.lines, qty, nviewed,\n"
     "          tonumber(h.p) or 0, tonumber(h.x) or 0, tonumber(h.a) or 0,\n"
     "          st.shows, st.since, st.used, ({t = 1, c = 2})[h.h or ''] or 0,\n"
-    "          list,\n"
-    "          table.concat(viewed, ',')}\n"
+    "          tonumber(h.y) or 0, list, table.concat(viewed, ','), h.k or '',\n"
+    "          table.concat(st.usedv, ',')}\n"
     "end\n";
 
 
@@ -240,8 +245,9 @@ const char  ngx_http_trigger_track_lua[] =
  * long a known contact's recent events are kept for the chains' triggers
  * (0: no chain looks at them), the shortest "lapse" of the chains (0:
  * none), then per event: code, id, number, promo.  Returns the state the
- * variables and the offer decision need, then the cart (sku, qty, ...)
- * and the viewed list.  Its text is ngx_http_trigger_track_lua and this.
+ * variables and the offer decision need, then the cart (sku, qty, ...),
+ * the viewed list, the visitor's promo code and the variants of the
+ * codes a purchase used.  Its text is ngx_http_trigger_track_lua and this.
  */
 
 const char  ngx_http_trigger_track_call[] =
@@ -547,9 +553,9 @@ ngx_http_trigger_reply(void *data, redisReply *reply)
 static void
 ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 {
-    u_char                        *p, *end, *sku;
+    u_char                        *p, *end, *sku, c;
     ngx_uint_t                     i, n;
-    redisReply                    *reply, *items, *viewed;
+    redisReply                    *reply, *items, *viewed, *code;
     ngx_http_request_t            *r;
     ngx_http_trigger_main_conf_t  *tmcf;
 
@@ -577,7 +583,30 @@ ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 
     items = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT];
     viewed = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT + 1];
+    code = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT + 2];
     n = 0;
+
+    /* only a code as codes are made may reach the page */
+    if (code->type == REDIS_REPLY_STRING
+        && code->len == NGX_HTTP_TRIGGER_CODE_LEN)
+    {
+        for (i = 0; i < code->len; i++) {
+            c = code->str[i];
+
+            if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                  || c == '-'))
+            {
+                break;
+            }
+        }
+
+        ctx->code.data = (i == code->len) ? ngx_pnalloc(r->pool, i) : NULL;
+
+        if (ctx->code.data) {
+            ngx_memcpy(ctx->code.data, code->str, i);
+            ctx->code.len = i;
+        }
+    }
 
     if (items->type == REDIS_REPLY_ARRAY) {
         for (i = 0; i + 1 < items->elements; i += 2) {
@@ -647,10 +676,12 @@ ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 static ngx_int_t
 ngx_http_trigger_track_state(redisReply *reply, int64_t *state)
 {
-    ngx_uint_t  i;
+    u_char      *p, *end, *name;
+    ngx_uint_t   i;
+    redisReply  *v;
 
     if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != NGX_HTTP_TRIGGER_STATE_COUNT + 2)
+        || reply->elements != NGX_HTTP_TRIGGER_STATE_COUNT + 4)
     {
         return NGX_ERROR;
     }
@@ -666,6 +697,27 @@ ngx_http_trigger_track_state(redisReply *reply, int64_t *state)
     if (state[NGX_HTTP_TRIGGER_CODES_USED] > 0) {
         ngx_http_trigger_stats_incr("code_used",
                                     state[NGX_HTTP_TRIGGER_CODES_USED]);
+
+        /* "a,b": the variants of the codes, each counted for its own */
+        v = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT + 3];
+
+        if (v->type == REDIS_REPLY_STRING) {
+            p = (u_char *) v->str;
+            end = p + v->len;
+
+            while (p < end) {
+                name = p;
+                p = ngx_strlchr(p, end, ',');
+
+                if (p == NULL) {
+                    p = end;
+                }
+
+                ngx_http_trigger_stats_incr_variant("code_used", name,
+                                                    p - name);
+                p++;
+            }
+        }
     }
 
     return NGX_OK;
@@ -803,6 +855,10 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
 
     ctx->want_items = tlcf->offer && get;
     ctx->pageview = tlcf->pageview && get;
+
+    if (ctx->want_items) {
+        ngx_http_trigger_offer_preview(r, ctx);
+    }
 
     if (ngx_http_trigger_track(r, ctx, events, n, ctx->pageview, 1)
         != NGX_OK)

@@ -11,7 +11,7 @@
 
 
 static const char  *ngx_http_trigger_vs_names[NGX_HTTP_TRIGGER_VS_COUNT] = {
-    "n", "d", "s", "l", "g", "p", "x", "a", "f", "fs", "h"
+    "n", "d", "s", "l", "g", "p", "x", "a", "f", "fs", "h", "y"
 };
 
 
@@ -28,6 +28,7 @@ ngx_http_trigger_vstate_init(ngx_http_trigger_vstate_t *st)
     size_t  i;
 
     memset(st->f, 0, sizeof(st->f));
+    st->code_len = 0;
     st->nviewed = 0;
     st->nlines = 0;
 
@@ -71,6 +72,24 @@ ngx_http_trigger_vstate_field(ngx_http_trigger_vstate_t *st,
             memcpy(it->sku, value, value_len);
         }
 
+        return;
+    }
+
+    if (name_len == 1 && name[0] == 'k') {
+        if (value_len != NGX_HTTP_TRIGGER_CODE_LEN) {
+            return;
+        }
+
+        for (i = 0; i < value_len; i++) {
+            if (!((value[i] >= 'A' && value[i] <= 'Z')
+                  || (value[i] >= '0' && value[i] <= '9') || value[i] == '-'))
+            {
+                return;
+            }
+        }
+
+        memcpy(st->code, value, value_len);
+        st->code_len = value_len;
         return;
     }
 
@@ -279,6 +298,7 @@ ngx_http_trigger_vstate_result(const ngx_http_trigger_vstate_t *st,
     out[11] = since;
     out[12] = 0;
     out[13] = f[NGX_HTTP_TRIGGER_VS_GROUP];
+    out[14] = f[NGX_HTTP_TRIGGER_VS_CLOSED];
 }
 
 

@@ -34,6 +34,7 @@ typedef enum {
     NGX_HTTP_TRIGGER_VS_SHOWS,          /* f */
     NGX_HTTP_TRIGGER_VS_SHOWS_SINCE,    /* fs */
     NGX_HTTP_TRIGGER_VS_GROUP,          /* h: 1 "t", 2 "c" */
+    NGX_HTTP_TRIGGER_VS_CLOSED,         /* y */
     NGX_HTTP_TRIGGER_VS_COUNT
 } ngx_http_trigger_vs_field_e;
 
@@ -47,6 +48,9 @@ typedef struct {
 
 typedef struct {
     int64_t                    f[NGX_HTTP_TRIGGER_VS_COUNT];
+    /* k: the visitor's promo code, as codes are made (else none) */
+    u_char                     code[NGX_HTTP_TRIGGER_CODE_LEN];
+    uint32_t                   code_len;
     uint32_t                   nviewed;
     uint32_t                   nlines;
     /* most recent first; cart lines in the order they were added */
@@ -84,7 +88,7 @@ int ngx_http_trigger_vstate_mark(ngx_http_trigger_vstate_t *st, int group);
 
 /*
  * What the tracking script returns, in its order (the module's
- * ngx_http_trigger_state_e), codes used 0: the same 14 numbers.
+ * ngx_http_trigger_state_e), codes used 0: the same 15 numbers.
  */
 void ngx_http_trigger_vstate_result(const ngx_http_trigger_vstate_t *st,
     const ngx_http_trigger_vparams_t *p, int64_t now, int64_t *out);

@@ -45,6 +45,8 @@ typedef struct {
     /* its last record in the journal */
     uint64_t                       jseq;
     int64_t                        f[NGX_HTTP_TRIGGER_VS_COUNT];
+    u_char                         code[NGX_HTTP_TRIGGER_CODE_LEN];
+    u_char                         code_len;
     /* the viewed list and the cart, packed (ngx_http_trigger_vstate.c) */
     u_char                         items[1];
 } ngx_http_trigger_zone_node_t;
@@ -131,12 +133,12 @@ static void ngx_http_trigger_ring_read(ngx_http_trigger_zone_sh_t *sh,
  * KEYS: the journals' hash (each nginx's last record applied).  ARGV:
  * the key prefix, visit timeout, ttl, viewed max, cart max, cap period,
  * a new visitor's ttl, history ttl, lapse, this nginx's journal (its
- * zone's random id), then per record: its sequence
- * number, the visitor id, now, the kind ("t" tracked: arg = page view
- * 0/1, fresh = a new visitor 0/1; "u" a page view taken back; "m" the
- * offer group drawn: arg = "t" or "c"), fresh, the events' count, then
- * per event: code, id, number, promo.  Returns the last record applied,
- * promo codes used, visitors put in the offered and held out groups.
+ * zone's random id), then per record: its sequence number, the visitor
+ * id, now, the kind ("t" tracked: arg = page view 0/1, fresh = a new
+ * visitor 0/1; "u" a page view taken back; "m" the offer group drawn:
+ * arg = "t" or "c"), fresh, the events' count, then per event: code,
+ * id, number, promo.  Returns the last record applied.  Purchases are
+ * never journaled: their order ids and codes are checked as they come.
  */
 
 const char  ngx_http_trigger_batch_call[] =
@@ -146,7 +148,7 @@ const char  ngx_http_trigger_batch_call[] =
     "P.cap_period, P.hist_ttl = tonumber(ARGV[6]), tonumber(ARGV[8])\n"
     "P.lapse = tonumber(ARGV[9])\n"
     "local done = tonumber(redis.call('HGET', KEYS[1], ARGV[10])) or 0\n"
-    "local top, states, list, used, marked = done, {}, {}, 0, {t = 0, c = 0}\n"
+    "local top, states, list = done, {}, {}\n"
     "local function code(promo) return prefix .. 'code:' .. promo end\n"
     "local i = 11\n"
     "while i <= #ARGV do\n"
@@ -170,19 +172,15 @@ const char  ngx_http_trigger_batch_call[] =
     "      if d and d > 0 then st.h.d = d - 1 end\n"
     "    elseif not st.h.h then\n"
     "      st.h.h, st.h.e = arg, now\n"
-    "      marked[arg] = marked[arg] + 1\n"
     "    end\n"
     "    top = seq\n"
     "  end\n"
     "  i = last + 1\n"
     "end\n"
-    "for _, st in ipairs(list) do\n"
-    "  store(st)\n"
-    "  used = used + st.used\n"
-    "end\n"
+    "for _, st in ipairs(list) do store(st) end\n"
     "redis.call('HSET', KEYS[1], ARGV[10], top)\n"
     "redis.call('EXPIRE', KEYS[1], 86400)\n"
-    "return {top, used, marked.t, marked.c}\n";
+    "return top\n";
 
 ngx_http_trigger_script_t  ngx_http_trigger_batch_script;
 
@@ -648,6 +646,15 @@ ngx_http_trigger_zone_items(ngx_http_trigger_ctx_t *ctx)
     st = &ngx_http_trigger_zone_st;
     n = 0;
 
+    if (st->code_len) {
+        ctx->code.data = ngx_pnalloc(ctx->request->pool, st->code_len);
+
+        if (ctx->code.data) {
+            ngx_memcpy(ctx->code.data, st->code, st->code_len);
+            ctx->code.len = st->code_len;
+        }
+    }
+
     for (i = 0; i < st->nlines + st->nviewed; i++) {
         if (n == ctx->conf->items_max) {
             break;
@@ -747,7 +754,8 @@ ngx_http_trigger_zone_update(ngx_http_trigger_ctx_t *ctx)
 
 
 void
-ngx_http_trigger_zone_active(ngx_http_trigger_ctx_t *ctx, time_t until)
+ngx_http_trigger_zone_set(ngx_http_trigger_ctx_t *ctx, ngx_uint_t field,
+    int64_t value, ngx_str_t *code)
 {
     ngx_http_trigger_zone_t       *z;
     ngx_http_trigger_zone_node_t  *node;
@@ -763,7 +771,12 @@ ngx_http_trigger_zone_active(ngx_http_trigger_ctx_t *ctx, time_t until)
     node = ngx_http_trigger_zone_lookup(z, ctx->cookie);
 
     if (node) {
-        node->f[NGX_HTTP_TRIGGER_VS_ACTIVE] = until;
+        node->f[field] = value;
+
+        if (code && code->len == NGX_HTTP_TRIGGER_CODE_LEN) {
+            ngx_memcpy(node->code, code->data, code->len);
+            node->code_len = code->len;
+        }
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -800,11 +813,11 @@ ngx_http_trigger_zone_uncount(ngx_http_request_t *r,
 }
 
 
-void
+ngx_uint_t
 ngx_http_trigger_zone_mark(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, int group)
 {
-    ngx_uint_t                     dropped;
+    ngx_uint_t                     dropped, first;
     ngx_http_trigger_zone_t       *z;
     ngx_http_trigger_zone_node_t  *node;
 
@@ -813,8 +826,9 @@ ngx_http_trigger_zone_mark(ngx_http_request_t *r,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     node = ngx_http_trigger_zone_lookup(z, ctx->cookie);
+    first = (node == NULL || node->f[NGX_HTTP_TRIGGER_VS_GROUP] == 0);
 
-    if (node && node->f[NGX_HTTP_TRIGGER_VS_GROUP] == 0) {
+    if (node && first) {
         node->f[NGX_HTTP_TRIGGER_VS_GROUP] = group;
     }
 
@@ -828,6 +842,8 @@ ngx_http_trigger_zone_mark(ngx_http_request_t *r,
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     ngx_http_trigger_zone_dropped(dropped);
+
+    return first;
 }
 
 
@@ -871,6 +887,8 @@ ngx_http_trigger_zone_load(ngx_http_trigger_zone_node_t *node,
 {
     ngx_http_trigger_vstate_init(st);
     ngx_memcpy(st->f, node->f, sizeof(node->f));
+    ngx_memcpy(st->code, node->code, node->code_len);
+    st->code_len = node->code_len;
 
     if (ngx_http_trigger_vstate_unpack(st, node->items, node->len) != 0) {
         st->nviewed = 0;
@@ -951,6 +969,8 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
     }
 
     ngx_memcpy(node->f, st->f, sizeof(node->f));
+    ngx_memcpy(node->code, st->code, st->code_len);
+    node->code_len = (u_char) st->code_len;
     node->len = ngx_http_trigger_vstate_pack(st, node->items);
 
     return node;
@@ -1301,8 +1321,7 @@ ngx_http_trigger_zone_batch_reply(void *data, redisReply *reply)
     z = ngx_http_trigger_zone;
     ngx_http_trigger_zone_flights--;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
-
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
         ngx_shmtx_lock(&z->shpool->mutex);
 
         if (z->sh->tail < b->end) {
@@ -1314,21 +1333,6 @@ ngx_http_trigger_zone_batch_reply(void *data, redisReply *reply)
         }
 
         ngx_shmtx_unlock(&z->shpool->mutex);
-
-        if (reply->element[1]->integer > 0) {
-            ngx_http_trigger_stats_incr("code_used",
-                                        reply->element[1]->integer);
-        }
-
-        if (reply->element[2]->integer > 0) {
-            ngx_http_trigger_stats_incr("visitors_offered",
-                                        reply->element[2]->integer);
-        }
-
-        if (reply->element[3]->integer > 0) {
-            ngx_http_trigger_stats_incr("visitors_held_out",
-                                        reply->element[3]->integer);
-        }
     }
 
     ngx_free(b);

@@ -11,6 +11,7 @@
 
 #include "ngx_http_trigger_module.h"
 #include "ngx_http_trigger_redis.h"
+#include "ngx_http_trigger_vstate.h"
 
 
 extern const char  ngx_http_trigger_batch_call[];
@@ -52,13 +53,18 @@ void ngx_http_trigger_zone_apply(ngx_http_request_t *r,
     ngx_uint_t nevents, ngx_uint_t pageview);
 void ngx_http_trigger_zone_update(ngx_http_trigger_ctx_t *ctx);
 
-/* a subscription's code: the visitor has an active offer until then */
-void ngx_http_trigger_zone_active(ngx_http_trigger_ctx_t *ctx, time_t until);
+/*
+ * What a synchronous script set in Redis, into the entry: a field of
+ * ngx_http_trigger_vstate.h (a subscription's active offer, a close),
+ * and the visitor's code (NULL: as it was).
+ */
+void ngx_http_trigger_zone_set(ngx_http_trigger_ctx_t *ctx,
+    ngx_uint_t field, int64_t value, ngx_str_t *code);
 
-/* a page view taken back, the offer group drawn: journaled */
+/* a page view taken back, the offer group drawn (1: first here) */
 void ngx_http_trigger_zone_uncount(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
-void ngx_http_trigger_zone_mark(ngx_http_request_t *r,
+ngx_uint_t ngx_http_trigger_zone_mark(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, int group);
 
 /*

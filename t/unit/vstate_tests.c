@@ -60,7 +60,7 @@ test_vstate(void)
 {
     u_char   buf[1024];
     size_t   len;
-    int64_t  out[14];
+    int64_t  out[15];
 
     ngx_http_trigger_vstate_init(&st);
     ngx_http_trigger_vstate_apply(&st, &params, 1000, 1, NULL, 0);
@@ -93,9 +93,12 @@ test_vstate(void)
     field("v4", "z");
     field("c:x", "2");
     field("em", "ignored");
+    field("k", "ABCD-EFGH-JKLM");
+    field("y", "4980");
     ngx_http_trigger_vstate_loaded(&st);
     ok(st.nviewed == 2 && st.nlines == 1 && st.f[0] == 3
-       && st.f[NGX_HTTP_TRIGGER_VS_GROUP] == 2,
+       && st.f[NGX_HTTP_TRIGGER_VS_GROUP] == 2
+       && st.f[NGX_HTTP_TRIGGER_VS_CLOSED] == 4980 && st.code_len == 14,
        "vstate: HGETALL read as the script reads it (v4 after a gap is not)");
 
     event(NGX_HTTP_TRIGGER_EV_VIEW, "a", 0);
