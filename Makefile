@@ -119,7 +119,7 @@ ZONE_TESTS := t/20-tracking.t t/21-config-path.t t/22-header-path.t \
               t/23-events-endpoint.t t/24-request-semantics.t \
               t/32-redis-bounds.t t/40-concurrency.t t/50-redis-failure.t \
               t/51-redis-faults.t t/60-reload.t t/70-offer.t t/71-inject.t \
-              t/72-stats.t t/94-behaviour-chains.t
+              t/72-stats.t t/77-offer-controls.t t/94-behaviour-chains.t
 
 test: deps
 	$(MAKE) all static

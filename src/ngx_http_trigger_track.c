@@ -868,7 +868,9 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
             ctx->pageview = 0;
         }
 
-        if (ctx->want_items && ctx->status == NGX_HTTP_TRIGGER_STATUS_ZONE) {
+        if (ctx->want_items && ctx->offer == NGX_HTTP_TRIGGER_OFFER_NONE
+            && ctx->status == NGX_HTTP_TRIGGER_STATUS_ZONE)
+        {
             ngx_http_trigger_offer_request(r, ctx);
         }
 

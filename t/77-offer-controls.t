@@ -236,10 +236,14 @@ isnt $r3->json->{code}, $code, 'a used code: a new one';
 $r3 = $v3->post('/_trigger/subscribe', json_encode({
     token => offer_data($r3)->{token}, email => 'old@example.com',
     consent => JSON::PP::true }));
+SKIP: {
+skip 'the zone keeps what Redis had for trigger_zone_valid', 2
+    if ($ENV{TEST_TRIGGER_ZONE} // '0') ne '0';
 $t->redis->hset($v3->key, 'a', time - 1);
 $r3 = $v3->get('/index.html');
 isnt $r3->header('X-Offer'), 'active', 'an expired code: not active';
 ok !($r3->body =~ /"reminder":\{/), 'no reminder';
+}
 
 ok wait_until(sub { (stats()->{"offer_subscribed:$vv"} // 0) >= 1 }),
     'subscriptions counted per variant';
