@@ -117,7 +117,7 @@ static ngx_uint_t ngx_http_trigger_zone_record(ngx_http_trigger_ctx_t *ctx,
 static void ngx_http_trigger_zone_items(ngx_http_trigger_ctx_t *ctx);
 static void ngx_http_trigger_zone_parse(ngx_http_trigger_ctx_t *ctx,
     void *reply);
-static void ngx_http_trigger_zone_dropped(ngx_uint_t dropped);
+static void ngx_http_trigger_zone_appended(ngx_uint_t dropped);
 static ngx_int_t ngx_http_trigger_zone_flush(ngx_uint_t all);
 static void ngx_http_trigger_zone_batch_reply(void *data, redisReply *reply);
 static void ngx_http_trigger_zone_timer(ngx_event_t *ev);
@@ -449,7 +449,7 @@ ngx_http_trigger_zone_track(ngx_http_request_t *r,
 
         ngx_shmtx_unlock(&z->shpool->mutex);
 
-        ngx_http_trigger_zone_dropped(dropped);
+        ngx_http_trigger_zone_appended(dropped);
 
         if (wait) {
             ngx_http_trigger_zone_items(ctx);
@@ -569,7 +569,7 @@ ngx_http_trigger_zone_settle(ngx_http_trigger_ctx_t *ctx, redisReply *reply)
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    ngx_http_trigger_zone_dropped(dropped);
+    ngx_http_trigger_zone_appended(dropped);
 
     if (reply) {
         ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
@@ -817,7 +817,7 @@ ngx_http_trigger_zone_uncount(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    ngx_http_trigger_zone_dropped(dropped);
+    ngx_http_trigger_zone_appended(dropped);
 }
 
 
@@ -849,7 +849,7 @@ ngx_http_trigger_zone_mark(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    ngx_http_trigger_zone_dropped(dropped);
+    ngx_http_trigger_zone_appended(dropped);
 
     return first;
 }
@@ -1052,9 +1052,16 @@ ngx_http_trigger_zone_append(ngx_http_trigger_zone_t *z, u_char *vid,
 }
 
 
+/*
+ * After a record: the oldest dropped for it are logged, a journal half
+ * full is written at once, and the worker is held if it stops.
+ */
+
 static void
-ngx_http_trigger_zone_dropped(ngx_uint_t dropped)
+ngx_http_trigger_zone_appended(ngx_uint_t dropped)
 {
+    ngx_http_trigger_zone_ev.cancelable = 0;
+
     if (dropped
         && ngx_http_trigger_log_allowed(&ngx_http_trigger_zone_log_dropped))
     {

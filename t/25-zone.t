@@ -204,7 +204,13 @@ my $tracked = grep {
 } @z[$first .. $first + 99];
 ok($tracked > 0, "evicted visitors read from Redis again ($tracked of 100)");
 
-$t->stop_nginx;
+# a graceful stop writes the journal first
+my @s = visitors($t, 20);
+$l = load($t, \@s, 1);
+($ok, $failed, $total) = finish($t, $l);
+ok($t->stop_nginx, 'stopped right after the load');
+exact($t, \@s, $ok, 'a graceful stop');
+
 
 # --------------------------------------- two nginx instances, one Redis
 
