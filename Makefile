@@ -46,7 +46,8 @@ $(BUILD)/objs/Makefile: config
 	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log
 
 # the widget is served from memory: its source becomes a C header
-src/ngx_http_trigger_widget_js.h: $(wildcard widget/widget.js) util/embed-widget
+src/ngx_http_trigger_widget_js.h: $(wildcard widget/widget.js) util/embed-widget \
+                                  widget/package-lock.json
 	util/embed-widget
 
 $(MODULE): $(BUILD)/objs/Makefile $(SRCS) src/ngx_http_trigger_widget_js.h

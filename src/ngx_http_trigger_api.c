@@ -16,6 +16,7 @@
 #include "ngx_http_trigger_widget.h"
 #include "ngx_http_trigger_stats.h"
 #include "ngx_http_trigger_sender.h"
+#include "ngx_http_trigger_html.h"
 
 
 /* how long an email's record outlives its code, for the chain */
@@ -455,7 +456,9 @@ static ngx_int_t
 ngx_http_trigger_api_widget(ngx_http_request_t *r)
 {
     ngx_int_t          rc;
-    ngx_table_elt_t   *etag;
+    ngx_uint_t         gzip;
+    ngx_str_t         *source;
+    ngx_table_elt_t   *etag, *ce, *ae;
     static ngx_str_t   type = ngx_string("application/javascript");
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
@@ -472,9 +475,36 @@ ngx_http_trigger_api_widget(ngx_http_request_t *r)
                                     r->args.len
                                     ? "public, max-age=31536000, immutable"
                                     : "public, max-age=3600")
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_trigger_add_header(r, "Vary", "Accept-Encoding")
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* both forms are in memory: nginx's gzip settings play no part */
+#if (NGX_HTTP_GZIP || NGX_HTTP_HEADERS)
+    ae = r->headers_in.accept_encoding;
+#else
+    ae = NULL;
+#endif
+
+    gzip = ae && ngx_http_trigger_accepts_gzip(ae->value.data,
+                                               ae->value.len);
+
+    if (gzip) {
+        ce = ngx_list_push(&r->headers_out.headers);
+        if (ce == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ce->hash = 1;
+#if (nginx_version >= 1023000)
+        ce->next = NULL;
+#endif
+        ngx_str_set(&ce->key, "Content-Encoding");
+        ngx_str_set(&ce->value, "gzip");
+        r->headers_out.content_encoding = ce;
     }
 
     etag = ngx_list_push(&r->headers_out.headers);
@@ -488,19 +518,23 @@ ngx_http_trigger_api_widget(ngx_http_request_t *r)
 #endif
     ngx_str_set(&etag->key, "ETag");
     etag->value.data = ngx_pnalloc(r->pool,
-                                   ngx_http_trigger_widget_version.len + 2);
+                                   ngx_http_trigger_widget_version.len + 5);
     if (etag->value.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    etag->value.len = ngx_sprintf(etag->value.data, "\"%V\"",
-                                  &ngx_http_trigger_widget_version)
+    /* a strong validator names the bytes: each encoding has its own */
+    etag->value.len = ngx_sprintf(etag->value.data, "\"%V%s\"",
+                                  &ngx_http_trigger_widget_version,
+                                  gzip ? ".gz" : "")
                       - etag->value.data;
     r->headers_out.etag = etag;
 
-    return ngx_http_trigger_api_send(r, NGX_HTTP_OK, &type,
-                                 ngx_http_trigger_widget_source.data,
-                                 ngx_http_trigger_widget_source.len);
+    source = gzip ? &ngx_http_trigger_widget_gzip
+                  : &ngx_http_trigger_widget_source;
+
+    return ngx_http_trigger_api_send(r, NGX_HTTP_OK, &type, source->data,
+                                     source->len);
 }
 
 

@@ -14,6 +14,8 @@
 
 static ngx_uint_t ngx_http_trigger_header_events(ngx_http_request_t *r,
     ngx_http_trigger_event_t *events);
+static ngx_uint_t ngx_http_trigger_has_purchase(
+    ngx_http_trigger_event_t *events, ngx_uint_t n);
 static ngx_int_t ngx_http_trigger_set_cookie(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_trigger_private(ngx_http_request_t *r);
@@ -127,6 +129,21 @@ ngx_http_trigger_header_events(ngx_http_request_t *r,
     }
 
     return n;
+}
+
+
+static ngx_uint_t
+ngx_http_trigger_has_purchase(ngx_http_trigger_event_t *events, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (events[i].type == NGX_HTTP_TRIGGER_EV_PURCHASE) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -302,6 +319,14 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
 
         if (n && ctx && ctx->identified) {
             (void) ngx_http_trigger_track(r, ctx, events, n, 0, 0);
+        }
+
+        /*
+         * the page that reports a purchase (an order confirmation) was
+         * decided before the purchase was known: it gets no offer
+         */
+        if (ctx && ngx_http_trigger_has_purchase(events, n)) {
+            ctx->offer = NGX_HTTP_TRIGGER_OFFER_PURCHASED;
         }
     }
 

@@ -950,3 +950,60 @@ ngx_http_trigger_cache_private(u_char *dst, const u_char *src, size_t len)
 
     return d - dst;
 }
+
+
+int
+ngx_http_trigger_accepts_gzip(const u_char *p, size_t len)
+{
+    size_t         n;
+    const u_char  *end, *name, *q;
+
+    end = p + len;
+
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+
+        name = p;
+
+        while (p < end && *p != ',' && *p != ';' && *p != ' '
+               && *p != '\t')
+        {
+            p++;
+        }
+
+        n = p - name;
+
+        if ((n == 4 && strncasecmp((const char *) name, "gzip", 4) == 0)
+            || (n == 6 && strncasecmp((const char *) name, "x-gzip", 6) == 0))
+        {
+            /* "q=0", "q=0.0", ... refuse it: any other weight takes it */
+            for (q = p; q < end && *q != ','; q++) {
+                if ((*q == 'q' || *q == 'Q') && q + 2 < end && q[1] == '='
+                    && (q[-1] == ';' || q[-1] == ' ' || q[-1] == '\t'))
+                {
+                    q += 2;
+
+                    if (*q != '0') {
+                        return 1;
+                    }
+
+                    for (q++; q < end && (*q == '0' || *q == '.'); q++) {
+                        /* void */
+                    }
+
+                    return q < end && *q >= '1' && *q <= '9';
+                }
+            }
+
+            return 1;
+        }
+
+        while (p < end && *p != ',') {
+            p++;
+        }
+    }
+
+    return 0;
+}

@@ -1,7 +1,8 @@
 /*
  * HTML helpers for the widget's injection: finding the closing body tag
  * as a browser's parser would, across buffers; making JSON safe inside a
- * <script> element; making a response's Cache-Control private.  Plain C.
+ * <script> element; making a response's Cache-Control private; whether a
+ * client takes gzip.  Plain C.
  */
 
 #ifndef _NGX_HTTP_TRIGGER_HTML_H_INCLUDED_
@@ -63,6 +64,12 @@ size_t ngx_http_trigger_script_json(u_char *dst, const u_char *src,
  */
 size_t ngx_http_trigger_cache_private(u_char *dst, const u_char *src,
     size_t len);
+
+/*
+ * Whether an Accept-Encoding value takes gzip: "gzip" (or "x-gzip") as
+ * one of its codings, not with q=0.
+ */
+int ngx_http_trigger_accepts_gzip(const u_char *p, size_t len);
 
 
 #endif /* _NGX_HTTP_TRIGGER_HTML_H_INCLUDED_ */

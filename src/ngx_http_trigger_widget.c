@@ -17,6 +17,11 @@ ngx_str_t  ngx_http_trigger_widget_source = {
     (u_char *) ngx_http_trigger_widget_js
 };
 
+ngx_str_t  ngx_http_trigger_widget_gzip = {
+    sizeof(ngx_http_trigger_widget_js_gz) - 1,
+    (u_char *) ngx_http_trigger_widget_js_gz
+};
+
 ngx_str_t  ngx_http_trigger_widget_version =
     ngx_string(NGX_HTTP_TRIGGER_WIDGET_VERSION);
 

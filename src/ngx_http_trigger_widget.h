@@ -11,6 +11,7 @@
 
 
 extern ngx_str_t                  ngx_http_trigger_widget_source;
+extern ngx_str_t                  ngx_http_trigger_widget_gzip;
 extern ngx_str_t                  ngx_http_trigger_widget_version;
 
 

@@ -8,6 +8,7 @@ use warnings;
 use lib 't/lib';
 use TriggerTest;
 use Test::More;
+use IO::Uncompress::Gunzip ();
 use Digest::SHA ();
 
 my $t = TriggerTest->new;
@@ -315,6 +316,22 @@ my $etag = $r->header('ETag');
 $r = $t->get('/_trigger/widget.js?v=1',
              headers => [['If-None-Match', $etag]]);
 is $r->status, 304, 'If-None-Match: 304';
+
+# minified and gzipped in memory, whatever nginx's gzip settings say
+my $plain_js = $r = $t->get('/_trigger/widget.js?v=1');
+ok !$r->header('Content-Encoding'), 'no gzip unless asked for';
+like $r->header('Vary'), qr/Accept-Encoding/, 'Vary: Accept-Encoding';
+$r = $t->get('/_trigger/widget.js?v=1',
+             headers => [['Accept-Encoding', 'gzip, deflate, br']]);
+is $r->header('Content-Encoding'), 'gzip', 'gzip when the client takes it';
+like $r->header('Vary'), qr/Accept-Encoding/, 'Vary on the gzipped one too';
+isnt $r->header('ETag'), $etag, 'each encoding has its own ETag';
+IO::Uncompress::Gunzip::gunzip(\($r->body) => \my $unzipped);
+is $unzipped, $plain_js->body, 'the same script';
+cmp_ok length $r->body, '<', 8 * 1024, 'widget.js is under 8 KB gzipped';
+is $t->get('/_trigger/widget.js?v=1',
+           headers => [['Accept-Encoding', 'gzip;q=0']])
+       ->header('Content-Encoding'), undef, 'gzip;q=0: not gzipped';
 
 is $t->get('/_trigger/other')->status, 404, 'unknown endpoint: 404';
 

@@ -149,12 +149,21 @@ $buffers
             trigger_offer_holdout 100%;
         }
 
+        location /thanks/ {
+            proxy_pass http://unix:%%TMP%%/up.sock;
+        }
+
         location /_trigger/ { trigger_api; }
     }
 
     server {
         listen unix:%%TMP%%/up.sock;
         root %%HTML%%/up;
+
+        location /thanks/ {
+            alias %%HTML%%/;
+            add_header X-Trigger-Purchase "O-1 59.90";
+        }
     }
 
     server {
@@ -303,6 +312,17 @@ unlike $json, qr{</script|<!--|\x{2028}|\xe2\x80\xa8}, 'no breaking out of the s
 $offer = json_decode($json);
 is $offer->{items}[0]{name}, "Shirt </script><!-- \x{2028}",
     'product name intact after JSON decoding';
+
+# the order confirmation reports the purchase after the decision: the
+# page that reports it gets no offer, nor do the pages after it
+my $buyer = $t->visitor;
+ok bootstrap_in($buyer->get('/index.html')->body), 'eligible before buying';
+$r = $buyer->get('/thanks/index.html');
+is $r->body, $page, 'the confirmation page is left as it is';
+unlike $r->header('Cache-Control') // '', qr/private/,
+    'and is not made private for an offer';
+ok wait_until(sub { ($buyer->hash->{p} // 0) == 1 }), 'the purchase counted';
+ok !bootstrap_in($buyer->get('/index.html')->body), 'no offer after it';
 
 # a worker sends its counters once a second
 ok wait_until(sub { (stats()->{offer_injected} // 0) >= 15 }),

@@ -768,6 +768,42 @@ test_cache_private(void)
        "Cache-Control without what lets shared caches keep it");
 }
 static void
+test_accepts_gzip(void)
+{
+    size_t              i;
+    static const struct {
+        const char  *value;
+        int          gzip;
+    } cases[] = {
+        { "gzip, deflate, br", 1 },
+        { "br;q=1.0, GZIP;q=0.5", 1 },
+        { "x-gzip", 1 },
+        { "gzip;q=0", 0 },
+        { "gzip; q=0.000, deflate", 0 },
+        { "gzip;q=0.001", 1 },
+        { "deflate, br", 0 },
+        { "gzipped, identity", 0 },
+        { "", 0 },
+        { "identity;q=1, *;q=0", 0 },
+        { "gzip;q=", 1 }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (ngx_http_trigger_accepts_gzip((const u_char *) cases[i].value,
+                                          strlen(cases[i].value))
+            != cases[i].gzip)
+        {
+            printf("# Accept-Encoding: %s\n", cases[i].value);
+            break;
+        }
+    }
+
+    ok(i == sizeof(cases) / sizeof(cases[0]),
+       "Accept-Encoding: gzip taken unless its weight is 0");
+}
+
+
+static void
 test_script_json(void)
 {
     u_char      out[256];
@@ -1149,6 +1185,7 @@ main(void)
     test_html_partial();
     test_html_corpus("t/html-corpus");
     test_cache_private();
+    test_accepts_gzip();
     test_script_json();
     test_offer();
     test_template_errors();
