@@ -10,6 +10,10 @@
  *     POST retry[?job=...]          one dead letter, or all, queued again
  *     POST unsubscribe?email=...    suppress an address
  *     POST resubscribe?email=...    and take it back
+ *     GET  stats[?day=YYYYMMDD]     a day's counters (UTC), per variant
+ *     GET  preview?to=/path[&variant=..][&format=..][&lang=..]
+ *                                   the widget at once on this browser
+ *     GET  preview?off[&to=/path]   and no more
  */
 
 
@@ -34,10 +38,17 @@ static ngx_http_trigger_admin_cmd_t  ngx_http_trigger_admin_cmds[] = {
     { "retry", NGX_HTTP_POST, 0 },
     { "unsubscribe", NGX_HTTP_POST, 1 },
     { "resubscribe", NGX_HTTP_POST, 1 },
+    { "stats", NGX_HTTP_GET|NGX_HTTP_HEAD, 0 },
     { NULL, 0, 0 }
 };
 
 
+static ngx_int_t ngx_http_trigger_admin_preview(ngx_http_request_t *r);
+static ngx_int_t ngx_http_trigger_admin_path(ngx_str_t *to);
+static ngx_uint_t ngx_http_trigger_admin_flag(ngx_http_request_t *r,
+    const char *name);
+static ngx_int_t ngx_http_trigger_admin_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
 static void ngx_http_trigger_admin_parse(ngx_http_trigger_ctx_t *ctx,
     void *data);
 static void ngx_http_trigger_admin_done(ngx_http_request_t *r,
@@ -118,6 +129,21 @@ ngx_http_trigger_script_t  ngx_http_trigger_admin_script = {
     "    redis.call('HSET', pre .. 'email:' .. arg, 'unsubscribed', now)\n"
     "  end\n"
     "  return cjson.encode({ok = true})\n"
+    "elseif cmd == 'stats' then\n"
+    "  local flat = redis.call('HGETALL', pre .. 'stats:' .. arg)\n"
+    "  local out, variants = {}, {}\n"
+    "  for i = 1, #flat, 2 do\n"
+    "    local f, name = string.match(flat[i], '^([^:]+):(.+)$')\n"
+    "    if f then\n"
+    "      variants[name] = variants[name] or {}\n"
+    "      variants[name][f] = tonumber(flat[i + 1])\n"
+    "    else\n"
+    "      out[flat[i]] = tonumber(flat[i + 1])\n"
+    "    end\n"
+    "  end\n"
+    "  if next(variants) then out.variants = variants end\n"
+    "  if next(out) then return cjson.encode({day = arg, counters = out}) end\n"
+    "  return '{\"day\":\"' .. arg .. '\",\"counters\":{}}'\n"
     "elseif cmd == 'resubscribe' then\n"
     "  redis.call('SREM', sup, arg)\n"
     "  redis.call('HDEL', pre .. 'email:' .. arg, 'unsubscribed')\n"
@@ -131,10 +157,11 @@ ngx_http_trigger_script_t  ngx_http_trigger_admin_script = {
 ngx_int_t
 ngx_http_trigger_admin_handler(ngx_http_request_t *r)
 {
-    u_char                        *p, *dst, *src, digest[40];
+    u_char                        *p, *dst, *src, digest[40], day[8];
     size_t                         size;
     ngx_int_t                      rc;
     ngx_str_t                      name, email, job, arg;
+    ngx_tm_t                       tm;
     ngx_uint_t                     nchains;
     ngx_array_t                   *chains;
     ngx_http_trigger_ctx_t        *ctx;
@@ -164,6 +191,10 @@ ngx_http_trigger_admin_handler(ngx_http_request_t *r)
     }
 
     if (c->name == NULL) {
+        if (name.len == 7 && ngx_strncmp(name.data, "preview", 7) == 0) {
+            return ngx_http_trigger_admin_preview(r);
+        }
+
         return ngx_http_trigger_api_error(r, NGX_HTTP_NOT_FOUND,
                                            "no such endpoint");
     }
@@ -199,6 +230,28 @@ ngx_http_trigger_admin_handler(ngx_http_request_t *r)
         ngx_http_trigger_sha1_hex(digest, email.data, email.len);
         arg.data = digest;
         arg.len = 40;
+
+    } else if (c->name[0] == 's') {
+        /* stats: a day, by default today's (UTC, as they are counted) */
+        if (ngx_http_arg(r, (u_char *) "day", 3, &arg) == NGX_OK) {
+            for (p = arg.data; p < arg.data + arg.len; p++) {
+                if (*p < '0' || *p > '9') {
+                    break;
+                }
+            }
+
+            if (arg.len != 8 || p != arg.data + arg.len) {
+                return ngx_http_trigger_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "day must be YYYYMMDD");
+            }
+
+        } else {
+            ngx_gmtime(ngx_time(), &tm);
+            ngx_sprintf(day, "%04d%02d%02d", tm.ngx_tm_year, tm.ngx_tm_mon,
+                        tm.ngx_tm_mday);
+            arg.data = day;
+            arg.len = 8;
+        }
 
     } else if (ngx_http_arg(r, (u_char *) "job", 3, &job) == NGX_OK) {
         if (job.len == 0 || job.len > NGX_HTTP_TRIGGER_JOB_ID_MAX) {
@@ -238,6 +291,230 @@ ngx_http_trigger_admin_handler(ngx_http_request_t *r)
 
     return ngx_http_trigger_wait_content(r, ctx, cmd,
                                          ngx_http_trigger_admin_parse);
+}
+
+
+/*
+ * A staff preview: a cookie signed with the module's secret (an hour)
+ * that makes every page with the offer show the widget at once, with
+ * the options chosen, counting nothing; then to the page.
+ */
+
+static ngx_int_t
+ngx_http_trigger_admin_preview(ngx_http_request_t *r)
+{
+    u_char                        *p, *cookie;
+    size_t                         len;
+    ngx_int_t                      i;
+    ngx_str_t                      to, arg;
+    ngx_uint_t                     off;
+    ngx_table_elt_t               *h;
+    ngx_http_trigger_preview_t     pv;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    static const char  *names[] = { "format", "lang" };
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_trigger_module);
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_trigger_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                           "method not allowed");
+    }
+
+    if (ngx_http_arg(r, (u_char *) "to", 2, &to) != NGX_OK) {
+        ngx_str_set(&to, "/");
+    }
+
+    if (ngx_http_trigger_admin_path(&to) != NGX_OK) {
+        return ngx_http_trigger_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                   "\"to\" must be a path on this site");
+    }
+
+    ngx_memzero(&pv, sizeof(ngx_http_trigger_preview_t));
+    pv.format = -1;
+    pv.lang = -1;
+
+    if (ngx_http_arg(r, (u_char *) "variant", 7, &arg) == NGX_OK
+        && arg.len)
+    {
+        if (!ngx_http_trigger_offer_name_valid(arg.data, arg.len)) {
+            return ngx_http_trigger_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                               "invalid variant");
+        }
+
+        pv.variant = arg.data;
+        pv.variant_len = arg.len;
+    }
+
+    for (i = 0; i < 2; i++) {
+        if (ngx_http_arg(r, (u_char *) names[i], ngx_strlen(names[i]), &arg)
+            != NGX_OK
+            || arg.len == 0)
+        {
+            continue;
+        }
+
+        *(i ? &pv.lang : &pv.format) = ngx_http_trigger_offer_word(
+                                 i ? ngx_http_trigger_offer_langs
+                                   : ngx_http_trigger_offer_formats,
+                                 arg.data, arg.len);
+
+        if ((i ? pv.lang : pv.format) < 0) {
+            return ngx_http_trigger_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                   i ? "invalid lang" : "invalid format");
+        }
+    }
+
+    off = ngx_http_trigger_admin_flag(r, "off");
+
+    len = sizeof("trg_preview=; Max-Age=3600; Path=/; HttpOnly;"
+                 " SameSite=Lax; Secure") + NGX_HTTP_TRIGGER_PREVIEW_MAX;
+
+    cookie = ngx_pnalloc(r->pool, len);
+    if (cookie == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(cookie, "trg_preview=", sizeof("trg_preview=") - 1);
+
+    if (!off) {
+        p += ngx_http_trigger_preview_make(p, tmcf->secret.data,
+                                           tmcf->secret.len, &pv,
+                                           ngx_time() + 3600);
+    }
+
+    p = ngx_sprintf(p, "; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax",
+                    off ? 0 : 3600);
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+#endif
+
+    if (ngx_http_trigger_admin_header(r, "Set-Cookie", cookie, p - cookie)
+        != NGX_OK
+        || ngx_http_trigger_admin_header(r, "Cache-Control",
+                                         (u_char *) "no-store", 8)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Location");
+    h->value = to;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    ngx_http_clear_location(r);
+    r->headers_out.location = h;
+
+    return NGX_HTTP_MOVED_TEMPORARILY;
+}
+
+
+/* a path of this site, not "//host" or "/\\host" that browsers follow */
+
+static ngx_int_t
+ngx_http_trigger_admin_path(ngx_str_t *to)
+{
+    u_char     *dst, *src, *p, buf[2048];
+    ngx_str_t   s[2];
+    ngx_uint_t  i;
+
+    if (to->len == 0 || to->len > sizeof(buf)) {
+        return NGX_ERROR;
+    }
+
+    dst = buf;
+    src = to->data;
+    ngx_unescape_uri(&dst, &src, to->len, 0);
+
+    s[0] = *to;
+    s[1].data = buf;
+    s[1].len = dst - buf;
+
+    for (i = 0; i < 2; i++) {
+        if (s[i].len == 0 || s[i].data[0] != '/'
+            || (s[i].len > 1
+                && (s[i].data[1] == '/' || s[i].data[1] == '\\')))
+        {
+            return NGX_ERROR;
+        }
+
+        for (p = s[i].data; p < s[i].data + s[i].len; p++) {
+            if (*p <= ' ' || *p == 0x7f || *p == '\\') {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* an argument without a value, as in "?off" */
+
+static ngx_uint_t
+ngx_http_trigger_admin_flag(ngx_http_request_t *r, const char *name)
+{
+    u_char  *p, *end, *arg;
+    size_t   len;
+
+    len = ngx_strlen(name);
+    p = r->args.data;
+    end = p + r->args.len;
+
+    while (p < end) {
+        arg = p;
+
+        while (p < end && *p != '&' && *p != '=') {
+            p++;
+        }
+
+        if ((size_t) (p - arg) == len && ngx_strncmp(arg, name, len) == 0) {
+            return 1;
+        }
+
+        while (p < end && *p != '&') {
+            p++;
+        }
+
+        p++;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_http_trigger_admin_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
 }
 
 

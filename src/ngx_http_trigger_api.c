@@ -5,6 +5,7 @@
  *     GET  widget.js   the widget, from memory, cacheable
  *     POST subscribe   an email for the offer: a promo code and a chain
  *     POST decline     "no thanks": no offer for the decline pause
+ *     POST close       closed (x, Esc, the backdrop): the close pause
  *
  * Every POST answers JSON and stores nothing unless the whole body is
  * valid.
@@ -29,6 +30,7 @@ typedef enum {
     NGX_HTTP_TRIGGER_API_WIDGET,
     NGX_HTTP_TRIGGER_API_SUBSCRIBE,
     NGX_HTTP_TRIGGER_API_DECLINE,
+    NGX_HTTP_TRIGGER_API_CLOSE,
     NGX_HTTP_TRIGGER_API_CONFIRM,
     NGX_HTTP_TRIGGER_API_UNSUBSCRIBE
 } ngx_http_trigger_api_e;
@@ -86,6 +88,12 @@ static void ngx_http_trigger_api_subscribe_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 static void ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_trigger_api_close(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+static void ngx_http_trigger_close_parse(ngx_http_trigger_ctx_t *ctx,
+    void *data);
+static void ngx_http_trigger_api_close_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_trigger_api_link(ngx_http_request_t *r,
     ngx_http_trigger_link_t *l);
 static void ngx_http_trigger_link_parse(ngx_http_trigger_ctx_t *ctx,
@@ -106,14 +114,19 @@ static ngx_int_t ngx_http_trigger_add_header(ngx_http_request_t *r,
  * subscriptions per visitor and their period, visitor ttl, email ttl,
  * decline pause, codes per address, per shop, the two windows, token
  * ttl, double opt-in (0/1), counters' ttl, the email's digest, the
- * offer's discount, then the chains a subscription starts (a job each;
- * with double opt-in only the confirmation letter's).
+ * offer's discount, its A/B variant (or ""), then the chains a
+ * subscription starts (a job each; with double opt-in only the
+ * confirmation letter's).
  *
  * A token answers once: a retry of the same answer (the widget's, after a
  * timeout) gets the same result, another answer nothing.  A code only
  * for a visitor who may have the offer now.  An address gets one chain:
  * a code for a known address starts none, and the answer does not say
- * whether the address was known.  An unsubscribed address is never
+ * whether the address was known: a known address whose code is valid and
+ * unused gets that code again (another device of the same shopper; not
+ * with double opt-in, where the code is the inbox's only).  The visitor
+ * keeps its code ("k") for the reminder, but not before a double opt-in
+ * is confirmed.  An unsubscribed address is never
  * mailed again from here (the admin location resubscribes it).
  */
 
@@ -142,6 +155,23 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "   or now - (tonumber(s[4]) or 0) < tonumber(ARGV[12]) then\n"
     "  return {'ineligible'}\n"
     "end\n"
+    "local pre = string.sub(q, 1, #q - 5)\n"
+    "if not doi then\n"
+    "  local old = redis.call('HGET', ek, 'code')\n"
+    "  local c = old and redis.call('HMGET', pre .. 'code:' .. old, 'used',\n"
+    "                               'expires')\n"
+    "  if c and c[1] == '0' and tonumber(c[2]) >= now then\n"
+    "    redis.call('HSET', v, 'sn', n + 1, 'ss', since, 'a', c[2], 'k', old,\n"
+    "               'em', ARGV[20])\n"
+    "    redis.call('EXPIRE', v, ARGV[10])\n"
+    "    redis.call('HSET', tk, 'email', ARGV[2], 'code', old,\n"
+    "               'expires', c[2])\n"
+    "    redis.call('EXPIRE', tk, ARGV[17])\n"
+    "    count('offer_subscribed')\n"
+    "    if ARGV[22] ~= '' then count('offer_subscribed:' .. ARGV[22]) end\n"
+    "    return answer(old, c[2])\n"
+    "  end\n"
+    "end\n"
     "if (tonumber(redis.call('GET', KEYS[6])) or 0) >= tonumber(ARGV[13])\n"
     "then count('code_limited'); return {'limited_address'} end\n"
     "if (tonumber(redis.call('GET', KEYS[7])) or 0) >= tonumber(ARGV[14])\n"
@@ -150,14 +180,17 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "redis.call('INCR', KEYS[7]); redis.call('EXPIRE', KEYS[7], ARGV[16])\n"
     "redis.call('HSET', v, 'sn', n + 1, 'ss', since, 'a', ARGV[4],\n"
     "           'em', ARGV[20])\n"
+    "if not doi then redis.call('HSET', v, 'k', ARGV[3]) end\n"
     "redis.call('EXPIRE', v, ARGV[10])\n"
     "redis.call('HSET', ck, 'email', ARGV[2], 'vid', ARGV[7],\n"
-    "           'expires', ARGV[4], 'used', 0, 'created', now)\n"
+    "           'expires', ARGV[4], 'used', 0, 'created', now,\n"
+    "           'variant', ARGV[22])\n"
     "redis.call('EXPIREAT', ck, tonumber(ARGV[4]) + 30 * 86400)\n"
     "redis.call('HSET', tk, 'email', ARGV[2], 'code', ARGV[3],\n"
     "           'expires', ARGV[4])\n"
     "redis.call('EXPIRE', tk, ARGV[17])\n"
     "count('offer_subscribed')\n"
+    "if ARGV[22] ~= '' then count('offer_subscribed:' .. ARGV[22]) end\n"
     "if redis.call('EXISTS', ek) == 0\n"
     "   and redis.call('SISMEMBER', KEYS[9], ARGV[20]) == 0 then\n"
     "  redis.call('HSET', ek, 'email', ARGV[2], 'vid', ARGV[7],\n"
@@ -165,9 +198,8 @@ ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script = {
     "             'lang', ARGV[6], 'discount', ARGV[21], 'created', now,\n"
     "             'state', doi and 'unconfirmed' or 'queued')\n"
     "  redis.call('EXPIRE', ek, ARGV[11])\n"
-    "  local pre = string.sub(q, 1, #q - 5)\n"
     "  local chains = {'_confirm'}\n"
-    "  if not doi then chains = {unpack(ARGV, 22)} end\n"
+    "  if not doi then chains = {unpack(ARGV, 23)} end\n"
     "  for _, chain in ipairs(chains) do\n"
     "    local id = ARGV[20] .. ':' .. chain\n"
     "    redis.call('HSET', pre .. 'job:' .. id, 'chain', chain, 'pc', 0,\n"
@@ -221,6 +253,21 @@ ngx_http_trigger_script_t  ngx_http_trigger_unsubscribe_script = {
     "redis.call('SADD', KEYS[2], ARGV[2])\n"
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
     "  redis.call('HSET', KEYS[1], 'unsubscribed', ARGV[1])\n"
+    "end\n"
+    "return 'ok'\n"),
+    { 0 }
+};
+
+
+/*
+ * KEYS: the visitor.  ARGV: now.  A visitor whose hash has expired is
+ * not made again, without a TTL, by a close.
+ */
+
+ngx_http_trigger_script_t  ngx_http_trigger_close_script = {
+    ngx_string(
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  redis.call('HSET', KEYS[1], 'y', ARGV[1])\n"
     "end\n"
     "return 'ok'\n"),
     { 0 }
@@ -438,6 +485,10 @@ ngx_http_trigger_api_endpoint(ngx_http_request_t *r)
 
     if (name.len == 7 && ngx_strncmp(name.data, "decline", 7) == 0) {
         return NGX_HTTP_TRIGGER_API_DECLINE;
+    }
+
+    if (name.len == 5 && ngx_strncmp(name.data, "close", 5) == 0) {
+        return NGX_HTTP_TRIGGER_API_CLOSE;
     }
 
     if (name.len == 7 && ngx_strncmp(name.data, "confirm", 7) == 0) {
@@ -708,8 +759,9 @@ static void
 ngx_http_trigger_api_events_done(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx)
 {
-    u_char      *p, buf[512];
-    ngx_uint_t   i, status;
+    u_char                      *p, buf[512];
+    ngx_uint_t                   i, status;
+    ngx_http_trigger_variant_t  *v;
 
     switch (ctx->status) {
 
@@ -718,6 +770,14 @@ ngx_http_trigger_api_events_done(ngx_http_request_t *r,
         for (i = 0; i < ctx->nevents; i++) {
             if (ctx->events[i].type == NGX_HTTP_TRIGGER_EV_OFFER_SHOWN) {
                 ngx_http_trigger_stats_incr("offer_shown", 1);
+
+                v = ngx_http_trigger_variant_of(ctx->conf, ctx->cookie);
+
+                if (v) {
+                    ngx_http_trigger_stats_incr_variant("offer_shown",
+                                                        v->name.data,
+                                                        v->name.len);
+                }
 
             } else if (ctx->events[i].type
                        == NGX_HTTP_TRIGGER_EV_OFFER_CLOSED)
@@ -765,7 +825,7 @@ ngx_http_trigger_api_events_done(ngx_http_request_t *r,
 }
 
 
-/* subscribe and decline: only with the token of this visitor's offer */
+/* subscribe, decline, close: only with the token of this visitor's offer */
 
 static ngx_int_t
 ngx_http_trigger_api_answer(ngx_http_request_t *r,
@@ -817,6 +877,10 @@ ngx_http_trigger_api_answer(ngx_http_request_t *r,
         return ngx_http_trigger_api_subscribe(r, ctx, answer);
     }
 
+    if (endpoint == NGX_HTTP_TRIGGER_API_CLOSE) {
+        return ngx_http_trigger_api_close(r, ctx);
+    }
+
     (void) ngx_http_trigger_event_set(&decline,
                                       NGX_HTTP_TRIGGER_EV_OFFER_DECLINED,
                                       NULL, 0, NULL, 0, NULL, 0);
@@ -841,7 +905,8 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     size_t                         len[9], names;
     ngx_uint_t                     nchains;
     time_t                         now, expires, token_expires;
-    ngx_str_t                     *prefix, *addr;
+    ngx_str_t                     *prefix, *addr, *discount, variant;
+    ngx_http_trigger_variant_t    *v;
     ngx_uint_t                     i;
     ngx_http_trigger_redis_cmd_t  *cmd;
     ngx_http_trigger_loc_conf_t   *tlcf;
@@ -908,10 +973,20 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     names = ngx_http_trigger_redis_strs_size(tmcf->sender.on_subscribe,
                                              &nchains);
 
+    /* the visitor's variant here is the one its page showed, when both
+     * locations have the same variants (docs: trigger_offer_variant) */
+    v = ngx_http_trigger_variant_of(tlcf, ctx->cookie);
+    discount = (v && v->discount.len) ? &v->discount : &tlcf->discount;
+    ngx_str_null(&variant);
+
+    if (v) {
+        variant = v->name;
+    }
+
     cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_subscribe_script,
-                    1 + 9 + 21 + nchains,
+                    1 + 9 + 22 + nchains,
                     1 + (p - keys) + answer->email_len + answer->tz_len + 40
-                    + tlcf->discount.len + names
+                    + discount->len + variant.len + names
                     + NGX_HTTP_TRIGGER_CODE_LEN + tlcf->widget_lang.len
                     + NGX_HTTP_TRIGGER_VID_LEN + 15 * NGX_INT64_LEN);
     if (cmd == NULL) {
@@ -951,8 +1026,8 @@ ngx_http_trigger_api_subscribe(ngx_http_request_t *r,
     ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->double_opt_in);
     ngx_http_trigger_redis_cmd_arg_int(cmd, NGX_HTTP_TRIGGER_STATS_TTL);
     ngx_http_trigger_redis_cmd_arg(cmd, digest, 40);
-    ngx_http_trigger_redis_cmd_arg(cmd, tlcf->discount.data,
-                                   tlcf->discount.len);
+    ngx_http_trigger_redis_cmd_arg(cmd, discount->data, discount->len);
+    ngx_http_trigger_redis_cmd_arg(cmd, variant.data, variant.len);
     ngx_http_trigger_redis_cmd_strs(cmd, tmcf->sender.on_subscribe);
 
     ctx->resume = ngx_http_trigger_api_subscribe_done;
@@ -1099,6 +1174,84 @@ ngx_http_trigger_api_decline_done(ngx_http_request_t *r,
                               &ngx_http_trigger_json_type,
                               (u_char *) "{\"ok\":true}",
                               sizeof("{\"ok\":true}") - 1));
+}
+
+
+/* the offer closed: it pauses for trigger_offer_close_pause */
+
+static ngx_int_t
+ngx_http_trigger_api_close(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx)
+{
+    u_char                         key[NGX_HTTP_TRIGGER_KEY_MAX];
+    size_t                         key_len;
+    ngx_http_trigger_redis_cmd_t  *cmd;
+
+    key_len = ngx_http_trigger_visitor_key(r, ctx, key);
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_close_script,
+                                            3, 1 + key_len + NGX_INT64_LEN);
+    if (cmd == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
+    ngx_http_trigger_redis_cmd_arg(cmd, key, key_len);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, ngx_time());
+
+    ctx->resume = ngx_http_trigger_api_close_done;
+
+    if (ngx_http_trigger_wait(r, ctx, cmd, ngx_http_trigger_close_parse)
+        != NGX_OK)
+    {
+        ngx_http_trigger_api_close_done(r, ctx);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_trigger_close_parse(ngx_http_trigger_ctx_t *ctx, void *data)
+{
+    redisReply  *reply = data;
+
+    if (reply->type == REDIS_REPLY_STATUS
+        || reply->type == REDIS_REPLY_STRING)
+    {
+        ctx->status = NGX_HTTP_TRIGGER_STATUS_TRACKED;
+    }
+}
+
+
+static void
+ngx_http_trigger_api_close_done(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->status != NGX_HTTP_TRIGGER_STATUS_TRACKED) {
+        ngx_http_finalize_request(r, ngx_http_trigger_api_error(r,
+                                  NGX_HTTP_SERVICE_UNAVAILABLE,
+                                  "storage unavailable"));
+        return;
+    }
+
+    ngx_http_trigger_stats_incr("offer_closed", 1);
+
+    if (ngx_http_trigger_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->header_only = 1;
+    ngx_http_clear_content_length(r);
+
+    rc = ngx_http_send_header(r);
+
+    ngx_http_finalize_request(r, rc == NGX_ERROR ? rc : NGX_OK);
 }
 
 

@@ -14,6 +14,7 @@
 extern ngx_http_trigger_script_t  ngx_http_trigger_subscribe_script;
 extern ngx_http_trigger_script_t  ngx_http_trigger_confirm_script;
 extern ngx_http_trigger_script_t  ngx_http_trigger_unsubscribe_script;
+extern ngx_http_trigger_script_t  ngx_http_trigger_close_script;
 
 
 extern ngx_str_t  ngx_http_trigger_json_type;

@@ -18,4 +18,9 @@ void ngx_http_trigger_offer_request(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx);
 
 
+/* a request with a valid preview cookie: ctx->offer is "preview" */
+void ngx_http_trigger_offer_preview(ngx_http_request_t *r,
+    ngx_http_trigger_ctx_t *ctx);
+
+
 #endif /* _NGX_HTTP_TRIGGER_DECISION_H_INCLUDED_ */

@@ -46,8 +46,20 @@ static char *ngx_http_trigger_count_per(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_trigger_holdout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_trigger_accent(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_trigger_lang(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+/* in the order of ngx_http_trigger_offer_formats */
+static ngx_conf_enum_t  ngx_http_trigger_formats[] = {
+    { ngx_string("modal"), 0 },
+    { ngx_string("slidein"), 1 },
+    { ngx_string("bar-top"), 2 },
+    { ngx_string("bar-bottom"), 3 },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_conf_post_t  ngx_http_trigger_key_length_post =
@@ -401,6 +413,20 @@ ngx_command_t  ngx_http_trigger_commands[] = {
       offsetof(ngx_http_trigger_loc_conf_t, decline_pause),
       NULL },
 
+    { ngx_string("trigger_offer_close_pause"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, close_pause),
+      NULL },
+
+    { ngx_string("trigger_offer_variant"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_http_trigger_widget_variant,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("trigger_offer_require_items"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -462,6 +488,27 @@ ngx_command_t  ngx_http_trigger_commands[] = {
       ngx_http_trigger_widget_signals,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("trigger_widget_format"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, widget_format),
+      &ngx_http_trigger_formats },
+
+    { ngx_string("trigger_widget_accent"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_trigger_accent,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("trigger_widget_reminder"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_trigger_loc_conf_t, widget_reminder),
       NULL },
 
     { ngx_string("trigger_widget_delay"),
@@ -1063,13 +1110,37 @@ ngx_http_trigger_lang(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "en") != 0
-        && ngx_strcmp(value[1].data, "ru") != 0)
+    if (ngx_http_trigger_offer_word(ngx_http_trigger_offer_langs,
+                                    value[1].data, value[1].len)
+        < 0)
     {
-        return "must be \"en\" or \"ru\"";
+        return "must be \"en\", \"ru\", \"de\", \"fr\" or \"es\"";
     }
 
     tlcf->widget_lang = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_trigger_accent(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_trigger_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->widget_accent.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (!ngx_http_trigger_offer_accent_valid(value[1].data, value[1].len)) {
+        return "must be a colour as \"#rrggbb\"";
+    }
+
+    tlcf->widget_accent = value[1];
 
     return NGX_CONF_OK;
 }

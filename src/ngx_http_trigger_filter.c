@@ -354,7 +354,9 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
      * when they would have got it, so that the two groups compare.
      */
     if ((ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE
-         || ctx->offer == NGX_HTTP_TRIGGER_OFFER_HOLDOUT)
+         || ctx->offer == NGX_HTTP_TRIGGER_OFFER_HOLDOUT
+         || ctx->offer == NGX_HTTP_TRIGGER_OFFER_PREVIEW
+         || ctx->reminder)
         && ctx->conf->offer
         && !ctx->armed
         && r->headers_out.status == NGX_HTTP_OK
@@ -369,7 +371,7 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
         ctx->scan = 1;
         r->filter_need_in_memory = 1;
 
-        if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE) {
+        if (ctx->offer != NGX_HTTP_TRIGGER_OFFER_HOLDOUT) {
             ctx->inject = 1;
 
             ngx_http_clear_content_length(r);
@@ -579,7 +581,10 @@ ngx_http_trigger_body_buf(ngx_http_request_t *r, ngx_http_trigger_ctx_t *ctx,
 
     ctx->nheld = 0;
 
-    ngx_http_trigger_stats_incr("offer_injected", 1);
+    /* a preview or a reminder is no offer */
+    if (ctx->offer == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE) {
+        ngx_http_trigger_stats_incr("offer_injected", 1);
+    }
 
     return NGX_OK;
 }

@@ -187,7 +187,9 @@ ngx_http_trigger_create_loc_conf(ngx_conf_t *cf)
      *     tlcf->widget_lang = { 0, NULL };
      *     tlcf->widget_texts = NULL;
      *     tlcf->widget_consent = { 0, NULL };
+     *     tlcf->widget_accent = { 0, NULL };
      *     tlcf->widget_types_keys = NULL;
+     *     tlcf->variants = NULL;
      */
 
     tlcf->enable = NGX_CONF_UNSET;
@@ -202,10 +204,13 @@ ngx_http_trigger_create_loc_conf(ngx_conf_t *cf)
     tlcf->min_depth = NGX_CONF_UNSET;
     tlcf->min_duration = NGX_CONF_UNSET;
     tlcf->decline_pause = NGX_CONF_UNSET;
+    tlcf->close_pause = NGX_CONF_UNSET;
     tlcf->require_items = NGX_CONF_UNSET;
     tlcf->holdout = NGX_CONF_UNSET;
     tlcf->items_max = NGX_CONF_UNSET_UINT;
     tlcf->widget_signals = NGX_CONF_UNSET_UINT;
+    tlcf->widget_format = NGX_CONF_UNSET_UINT;
+    tlcf->widget_reminder = NGX_CONF_UNSET;
     tlcf->widget_delay = NGX_CONF_UNSET;
     tlcf->widget_datalayer = NGX_CONF_UNSET;
     tlcf->offer_if = NGX_CONF_UNSET_PTR;
@@ -278,6 +283,7 @@ ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->min_duration, prev->min_duration, 60);
     ngx_conf_merge_value(conf->decline_pause, prev->decline_pause,
                          30 * 86400);
+    ngx_conf_merge_value(conf->close_pause, prev->close_pause, 4 * 3600);
     ngx_conf_merge_value(conf->require_items, prev->require_items, 1);
     ngx_conf_merge_value(conf->holdout, prev->holdout, 0);
     ngx_conf_merge_ptr_value(conf->offer_if, prev->offer_if, NULL);
@@ -285,6 +291,9 @@ ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->items_max, prev->items_max, 3);
     ngx_conf_merge_str_value(conf->widget_lang, prev->widget_lang, "en");
     ngx_conf_merge_str_value(conf->widget_consent, prev->widget_consent, "");
+    ngx_conf_merge_uint_value(conf->widget_format, prev->widget_format, 0);
+    ngx_conf_merge_str_value(conf->widget_accent, prev->widget_accent, "");
+    ngx_conf_merge_value(conf->widget_reminder, prev->widget_reminder, 1);
     ngx_conf_merge_value(conf->widget_delay, prev->widget_delay, 3);
     ngx_conf_merge_value(conf->widget_datalayer, prev->widget_datalayer, 0);
     ngx_conf_merge_ptr_value(conf->widget_nonce, prev->widget_nonce, NULL);
@@ -296,6 +305,7 @@ ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->widget_signals == NGX_CONF_UNSET_UINT) {
         conf->widget_signals = prev->widget_signals;
         conf->widget_idle = prev->widget_idle;
+        conf->widget_idle_desktop = prev->widget_idle_desktop;
     }
 
     if (conf->widget_signals == NGX_CONF_UNSET_UINT) {
@@ -319,12 +329,17 @@ ngx_http_trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->rules.min_depth = conf->min_depth;
     conf->rules.min_duration = conf->min_duration;
     conf->rules.decline_pause = conf->decline_pause;
+    conf->rules.close_pause = conf->close_pause;
     conf->rules.require_items = conf->require_items;
     conf->rules.holdout = conf->holdout;
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_trigger_module);
     conf->rules.cap_shows = tmcf->cap.count;
     conf->rules.cap_period = tmcf->cap.period;
+
+    if (ngx_http_trigger_variants_merge(cf, conf, prev) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->offer && ngx_http_trigger_widget_merge(cf, conf)
                        != NGX_CONF_OK)
@@ -420,6 +435,7 @@ ngx_http_trigger_init(ngx_conf_t *cf)
     ngx_http_trigger_redis_script(&ngx_http_trigger_subscribe_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_confirm_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_unsubscribe_script);
+    ngx_http_trigger_redis_script(&ngx_http_trigger_close_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_claim_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_finish_script);
     ngx_http_trigger_redis_script(&ngx_http_trigger_admin_script);

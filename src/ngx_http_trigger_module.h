@@ -59,6 +59,7 @@ typedef enum {
     NGX_HTTP_TRIGGER_CODES_USED,
     /* 0: none yet, 1: offered, 2: held out */
     NGX_HTTP_TRIGGER_GROUP,
+    NGX_HTTP_TRIGGER_CLOSED_AT,
     NGX_HTTP_TRIGGER_STATE_COUNT
 } ngx_http_trigger_state_e;
 
@@ -156,6 +157,39 @@ typedef struct {
 } ngx_http_trigger_main_conf_t;
 
 
+/*
+ * The bootstrap's fixed parts, JSON escaped for a <script> element and
+ * without the object's braces: an offer page's and a reminder's; and
+ * the offer's settings as an object, for a preview's changes.
+ */
+typedef struct {
+    ngx_str_t                      offer;
+    ngx_str_t                      reminder;
+    json_t                        *settings;
+} ngx_http_trigger_look_t;
+
+
+/* the counters a variant has beside the offer's */
+typedef struct {
+    const char                    *all;
+    const char                    *variant;
+} ngx_http_trigger_counter_t;
+
+
+/* an A/B variant of the offer (trigger_offer_variant) */
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     weight;
+    ngx_str_t                      discount;
+    ngx_uint_t                     format;
+    ngx_str_t                      accent;
+    json_t                        *texts;
+    ngx_http_trigger_look_t        look;
+    /* "visitors_offered" and "visitors_offered:<name>" */
+    ngx_http_trigger_counter_t     offered;
+} ngx_http_trigger_variant_t;
+
+
 /* an event configured on a location: complex values for its parts */
 typedef struct {
     ngx_http_trigger_event_type_e  type;
@@ -194,25 +228,33 @@ typedef struct {
     ngx_int_t                      min_depth;
     time_t                         min_duration;
     time_t                         decline_pause;
+    time_t                         close_pause;
     ngx_flag_t                     require_items;
     ngx_int_t                      holdout;
     ngx_http_trigger_offer_rules_t  rules;
     ngx_http_complex_value_t      *offer_if;
     ngx_str_t                      discount;
     ngx_uint_t                     items_max;
+    /* of ngx_http_trigger_variant_t; their weights, for the draw */
+    ngx_array_t                   *variants;
+    uint32_t                      *weights;
 
     ngx_str_t                      widget_lang;
     json_t                        *widget_texts;
     ngx_str_t                      widget_consent;
     ngx_uint_t                     widget_signals;
     time_t                         widget_idle;
+    time_t                         widget_idle_desktop;
+    ngx_uint_t                     widget_format;
+    ngx_str_t                      widget_accent;
+    ngx_flag_t                     widget_reminder;
     time_t                         widget_delay;
     ngx_flag_t                     widget_datalayer;
     ngx_http_complex_value_t      *widget_nonce;
     ngx_hash_t                     widget_types;
     ngx_array_t                   *widget_types_keys;
-    /* the bootstrap's fixed part, JSON escaped for a <script> element */
-    ngx_str_t                      widget_static;
+    /* the bootstrap's fixed parts without variants */
+    ngx_http_trigger_look_t        look;
 } ngx_http_trigger_loc_conf_t;
 
 
@@ -221,6 +263,7 @@ typedef struct {
 #define NGX_HTTP_TRIGGER_SIGNAL_TAB      0x04
 #define NGX_HTTP_TRIGGER_SIGNAL_SCROLL   0x08
 #define NGX_HTTP_TRIGGER_SIGNAL_IDLE     0x10
+#define NGX_HTTP_TRIGGER_SIGNAL_IDLE_DESKTOP  0x20
 
 #define NGX_HTTP_TRIGGER_ITEMS_MAX       10
 
@@ -260,8 +303,14 @@ struct ngx_http_trigger_ctx_s {
     unsigned                       scan:1;
     /* and puts the bootstrap before it (else counts a held-out page) */
     unsigned                       inject:1;
+    /* the bootstrap is the code's reminder (ctx->code) */
+    unsigned                       reminder:1;
 
     ngx_http_trigger_offer_outcome_e  offer;
+    /* the visitor's A/B variant, or NULL */
+    ngx_http_trigger_variant_t    *variant;
+    /* a staff preview's options (offer NGX_HTTP_TRIGGER_OFFER_PREVIEW) */
+    ngx_http_trigger_preview_t     preview;
     ngx_http_trigger_item_t        items[NGX_HTTP_TRIGGER_ITEMS_MAX];
     ngx_uint_t                     nitems;
 
@@ -276,7 +325,8 @@ struct ngx_http_trigger_ctx_s {
     ngx_http_trigger_event_t      *events;
     ngx_uint_t                     nevents;
 
-    /* what a non-tracking script answered (subscribe) */
+    /* what a non-tracking script answered (subscribe); the code is also
+     * the visitor's own, from the tracking script, for the reminder */
     ngx_str_t                      answer;
     ngx_str_t                      code;
     int64_t                        code_expires;

@@ -8,12 +8,15 @@
 #include "ngx_http_trigger_stats.h"
 
 
-#define NGX_HTTP_TRIGGER_STATS_FIELDS    16
+/* the offer's counters, and per A/B variant up to 5 each */
+#define NGX_HTTP_TRIGGER_STATS_FIELDS    64
+#define NGX_HTTP_TRIGGER_STATS_FIELD_MAX                                    \
+    (sizeof("visitors_offered:") + NGX_HTTP_TRIGGER_VARIANT_MAX)
 #define NGX_HTTP_TRIGGER_STATS_INTERVAL  1000
 
 
 typedef struct {
-    const char  *field;
+    char         field[NGX_HTTP_TRIGGER_STATS_FIELD_MAX];
     ngx_uint_t   n;
 } ngx_http_trigger_stat_t;
 
@@ -52,11 +55,14 @@ ngx_http_trigger_stats_incr(const char *field, ngx_uint_t n)
     }
 
     if (i == ngx_http_trigger_nstats) {
-        if (i == NGX_HTTP_TRIGGER_STATS_FIELDS) {
+        if (i == NGX_HTTP_TRIGGER_STATS_FIELDS
+            || ngx_strlen(field) >= NGX_HTTP_TRIGGER_STATS_FIELD_MAX)
+        {
             return;
         }
 
-        ngx_http_trigger_stats[i].field = field;
+        ngx_cpystrn((u_char *) ngx_http_trigger_stats[i].field,
+                    (u_char *) field, NGX_HTTP_TRIGGER_STATS_FIELD_MAX);
         ngx_http_trigger_stats[i].n = 0;
         ngx_http_trigger_nstats++;
     }
@@ -74,6 +80,24 @@ ngx_http_trigger_stats_incr(const char *field, ngx_uint_t n)
         ev->cancelable = 1;
         ngx_add_timer(ev, NGX_HTTP_TRIGGER_STATS_INTERVAL);
     }
+}
+
+
+void
+ngx_http_trigger_stats_incr_variant(const char *field, const u_char *name,
+    size_t len)
+{
+    u_char  buf[NGX_HTTP_TRIGGER_STATS_FIELD_MAX];
+
+    if (!ngx_http_trigger_offer_name_valid(name, len)
+        || ngx_strlen(field) + 1 + len >= sizeof(buf))
+    {
+        return;
+    }
+
+    ngx_sprintf(buf, "%s:%*s%Z", field, len, name);
+
+    ngx_http_trigger_stats_incr((char *) buf, 1);
 }
 
 

@@ -17,8 +17,11 @@
 extern ngx_http_trigger_script_t  ngx_http_trigger_stats_script;
 
 
-/* adds n to today's counter, sent within a second; field is a literal */
+/* adds n to today's counter, sent within a second */
 void ngx_http_trigger_stats_incr(const char *field, ngx_uint_t n);
+/* adds 1 to "<field>:<variant>", a valid variant's name */
+void ngx_http_trigger_stats_incr_variant(const char *field,
+    const u_char *name, size_t len);
 /* sends what the worker has counted so far */
 void ngx_http_trigger_stats_flush(void);
 /* today's counters' key, "<prefix>stats:YYYYMMDD"; returns its length */

@@ -95,7 +95,7 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "if ARGV[6] == '1' then happened('visit', depth, now - start, 0, '-') end\n"
     "put('n', visits); put('d', depth); put('l', now)\n"
     "if now - since >= cap_period then shows, since = 0, now end\n"
-    "local dirty, used, codes = {}, 0, 2\n"
+    "local dirty, used, codes, usedv = {}, 0, 2, {}\n"
     "local function clear()\n"
     "  for sku in pairs(cart) do cart[sku] = false; dirty[sku] = true end\n"
     "  lines = 0\n"
@@ -148,10 +148,12 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "        redis.call('HDEL', orders, oldest)\n"
     "      end\n"
     "      clear()\n"
-    "      local c = code and redis.call('HMGET', code, 'used', 'expires')\n"
+    "      local c = code and redis.call('HMGET', code, 'used', 'expires',\n"
+    "                                    'variant')\n"
     "      if c and c[1] == '0' and tonumber(c[2]) >= now then\n"
     "        redis.call('HSET', code, 'used', 1, 'order', id, 'used_at', now)\n"
     "        used = used + 1\n"
+    "        if c[3] and c[3] ~= '' then usedv[#usedv + 1] = c[3] end\n"
     "      end\n"
     "    end\n"
     "  elseif t == 's' then\n"
@@ -210,8 +212,9 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script = {
     "if ARGV[8] == '0' then items, viewed = {}, {} end\n"
     "return {visits, depth, now - start, gap, lines, qty, nviewed, purchases,\n"
     "        tonumber(h.x) or 0, tonumber(h.a) or 0, shows, since, used,\n"
-    "        ({t = 1, c = 2})[h.h or ''] or 0,\n"
-    "        items, table.concat(viewed, ',')}\n"),
+    "        ({t = 1, c = 2})[h.h or ''] or 0, tonumber(h.y) or 0,\n"
+    "        items, table.concat(viewed, ','), h.k or '',\n"
+    "        table.concat(usedv, ',')}\n"),
     { 0 }
 };
 
@@ -476,9 +479,9 @@ ngx_http_trigger_reply(void *data, redisReply *reply)
 static void
 ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 {
-    u_char              *p, *end, *sku;
+    u_char              *p, *end, *sku, c;
     ngx_uint_t           i, n;
-    redisReply          *reply, *items, *viewed;
+    redisReply          *reply, *items, *viewed, *code;
     ngx_http_request_t  *r;
 
     reply = data;
@@ -499,7 +502,30 @@ ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 
     items = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT];
     viewed = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT + 1];
+    code = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT + 2];
     n = 0;
+
+    /* only a code as codes are made may reach the page */
+    if (code->type == REDIS_REPLY_STRING
+        && code->len == NGX_HTTP_TRIGGER_CODE_LEN)
+    {
+        for (i = 0; i < code->len; i++) {
+            c = code->str[i];
+
+            if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                  || c == '-'))
+            {
+                break;
+            }
+        }
+
+        ctx->code.data = (i == code->len) ? ngx_pnalloc(r->pool, i) : NULL;
+
+        if (ctx->code.data) {
+            ngx_memcpy(ctx->code.data, code->str, i);
+            ctx->code.len = i;
+        }
+    }
 
     if (items->type == REDIS_REPLY_ARRAY) {
         for (i = 0; i + 1 < items->elements; i += 2) {
@@ -569,10 +595,12 @@ ngx_http_trigger_track_parse(ngx_http_trigger_ctx_t *ctx, void *data)
 static ngx_int_t
 ngx_http_trigger_track_state(redisReply *reply, int64_t *state)
 {
-    ngx_uint_t  i;
+    u_char      *p, *end, *name;
+    ngx_uint_t   i;
+    redisReply  *v;
 
     if (reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != NGX_HTTP_TRIGGER_STATE_COUNT + 2)
+        || reply->elements != NGX_HTTP_TRIGGER_STATE_COUNT + 4)
     {
         return NGX_ERROR;
     }
@@ -588,6 +616,27 @@ ngx_http_trigger_track_state(redisReply *reply, int64_t *state)
     if (state[NGX_HTTP_TRIGGER_CODES_USED] > 0) {
         ngx_http_trigger_stats_incr("code_used",
                                     state[NGX_HTTP_TRIGGER_CODES_USED]);
+
+        /* "a,b": the variants of the codes, each counted for its own */
+        v = reply->element[NGX_HTTP_TRIGGER_STATE_COUNT + 3];
+
+        if (v->type == REDIS_REPLY_STRING) {
+            p = (u_char *) v->str;
+            end = p + v->len;
+
+            while (p < end) {
+                name = p;
+                p = ngx_strlchr(p, end, ',');
+
+                if (p == NULL) {
+                    p = end;
+                }
+
+                ngx_http_trigger_stats_incr_variant("code_used", name,
+                                                    p - name);
+                p++;
+            }
+        }
     }
 
     return NGX_OK;
@@ -721,6 +770,10 @@ ngx_http_trigger_track_handler(ngx_http_request_t *r)
 
     ctx->want_items = tlcf->offer && get;
     ctx->pageview = tlcf->pageview && get;
+
+    if (ctx->want_items) {
+        ngx_http_trigger_offer_preview(r, ctx);
+    }
 
     if (ngx_http_trigger_track(r, ctx, events, n, ctx->pageview, 1)
         != NGX_OK)

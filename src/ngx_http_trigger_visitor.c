@@ -7,11 +7,7 @@
 #include "ngx_http_trigger_visitor.h"
 
 
-static ngx_int_t ngx_http_trigger_cookie_value(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
-
-
-static ngx_int_t
+ngx_int_t
 ngx_http_trigger_cookie_value(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {

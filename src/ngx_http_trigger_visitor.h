@@ -18,6 +18,10 @@
 void ngx_http_trigger_identify(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, ngx_http_trigger_loc_conf_t *tlcf);
 
+/* the value of the request's cookie "name" */
+ngx_int_t ngx_http_trigger_cookie_value(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+
 /* writes "<prefix>{<vid>}", returns its length */
 size_t ngx_http_trigger_visitor_key(ngx_http_request_t *r,
     ngx_http_trigger_ctx_t *ctx, u_char *buf);

@@ -889,6 +889,11 @@ test_offer(void)
     ok(ngx_http_trigger_offer_decide(&rules, &s)
        == NGX_HTTP_TRIGGER_OFFER_CONDITION, "shop's condition");
 
+    s.active_until = st.now + 60;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ACTIVE,
+       "a valid code is reminded whatever the page rules");
+
     s = st; s.bucket = 999;
     ok(ngx_http_trigger_offer_decide(&rules, &s)
        == NGX_HTTP_TRIGGER_OFFER_HOLDOUT, "held out");
@@ -897,6 +902,149 @@ test_offer(void)
        == ngx_http_trigger_offer_bucket((const u_char *) "abc", 3)
        && ngx_http_trigger_offer_bucket((const u_char *) "abc", 3) < 10000,
        "bucket is stable and in range");
+
+    rules.close_pause = 4 * 3600;
+
+    s = st; s.closed_at = st.now - 3600;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_PAUSED, "closed an hour ago: paused");
+
+    s.closed_at = st.now - 4 * 3600;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE, "close pause over");
+
+    s.closed_at = st.now - 3600; s.declined_at = st.now - 3600;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_DECLINED, "a decline outranks a close");
+
+    rules.close_pause = 0;
+    s = st; s.closed_at = st.now - 1;
+    ok(ngx_http_trigger_offer_decide(&rules, &s)
+       == NGX_HTTP_TRIGGER_OFFER_ELIGIBLE, "close pause off");
+
+    ok(strcmp(ngx_http_trigger_offer_names[NGX_HTTP_TRIGGER_OFFER_PAUSED],
+              "paused") == 0
+       && strcmp(ngx_http_trigger_offer_names[NGX_HTTP_TRIGGER_OFFER_PREVIEW],
+                 "preview") == 0,
+       "outcome names");
+}
+
+
+static void
+test_variant(void)
+{
+    u_char    vid[NGX_HTTP_TRIGGER_VID_LEN], raw[NGX_HTTP_TRIGGER_ID_BYTES];
+    size_t    i, v, n[3], same, held[2][3];
+    uint32_t  weights[3] = { 1, 1, 2 };
+    uint32_t  zero[2] = { 0, 0 };
+
+    memset(n, 0, sizeof(n));
+    memset(held, 0, sizeof(held));
+    same = 1;
+
+    for (i = 0; i < 20000; i++) {
+        memset(raw, 0, sizeof(raw));
+        memcpy(raw, &i, sizeof(i));
+        raw[15] = 0x5a;
+        ngx_http_trigger_base64url(vid, raw, sizeof(raw));
+
+        v = ngx_http_trigger_offer_variant(vid, sizeof(vid), weights, 3);
+        n[v]++;
+
+        if (v != ngx_http_trigger_offer_variant(vid, sizeof(vid), weights, 3))
+        {
+            same = 0;
+        }
+
+        /* the holdout's bucket says nothing about the variant */
+        held[ngx_http_trigger_offer_bucket(vid, sizeof(vid)) < 5000][v]++;
+    }
+
+    ok(same, "a visitor's variant is stable");
+    ok(n[0] > 4500 && n[0] < 5500 && n[1] > 4500 && n[1] < 5500
+       && n[2] > 9500 && n[2] < 10500, "weights 1:1:2 honoured");
+    ok(held[0][2] > 4500 && held[0][2] < 5500
+       && held[1][2] > 4500 && held[1][2] < 5500,
+       "variants independent of the holdout bucket");
+    ok(ngx_http_trigger_offer_variant(vid, sizeof(vid), zero, 2) == 0,
+       "zero weights: the first");
+
+    weights[0] = 0;
+    ok(ngx_http_trigger_offer_variant(vid, sizeof(vid), weights, 2) == 1,
+       "weight 0: never drawn");
+}
+
+
+static void
+test_offer_words(void)
+{
+    u_char                      buf[NGX_HTTP_TRIGGER_PREVIEW_MAX];
+    size_t                      n;
+    ngx_http_trigger_preview_t  pv, got;
+
+    ok(ngx_http_trigger_offer_word(ngx_http_trigger_offer_formats,
+                                   S("bar-top")) == 2
+       && ngx_http_trigger_offer_word(ngx_http_trigger_offer_langs,
+                                      S("es")) == 4
+       && ngx_http_trigger_offer_word(ngx_http_trigger_offer_langs,
+                                      S("e")) == -1,
+       "formats and languages");
+
+    ok(ngx_http_trigger_offer_accent_valid(S("#1a7f37"))
+       && !ngx_http_trigger_offer_accent_valid(S("#1a7f3"))
+       && !ngx_http_trigger_offer_accent_valid(S("1a7f37a"))
+       && !ngx_http_trigger_offer_accent_valid(S("#1a7g37")),
+       "accent colours");
+
+    ok(ngx_http_trigger_offer_name_valid(S("green_2-b"))
+       && !ngx_http_trigger_offer_name_valid(S(""))
+       && !ngx_http_trigger_offer_name_valid(S("a:b"))
+       && !ngx_http_trigger_offer_name_valid(
+              S("abcdefghijabcdefghijabcdefghijabc")),
+       "variant names");
+
+    ok(ngx_http_trigger_preview_parse(S("b:slidein:de"), &got) == 0
+       && got.variant_len == 1 && got.format == 1 && got.lang == 2,
+       "preview options");
+    ok(ngx_http_trigger_preview_parse(S("::"), &got) == 0
+       && got.variant_len == 0 && got.format == -1 && got.lang == -1,
+       "preview without options");
+    ok(ngx_http_trigger_preview_parse(S("b:popup:de"), &got) != 0
+       && ngx_http_trigger_preview_parse(S("b:modal"), &got) != 0
+       && ngx_http_trigger_preview_parse(S("b:modal:de:"), &got) != 0
+       && ngx_http_trigger_preview_parse(S("b c::"), &got) != 0,
+       "malformed preview options");
+
+    pv.variant = (const u_char *) "b";
+    pv.variant_len = 1;
+    pv.format = 3;
+    pv.lang = -1;
+
+    n = ngx_http_trigger_preview_make(buf, S("secret-secret-1234"), &pv,
+                                      2000000000);
+    ok(n > 14 && memcmp(buf, "b:bar-bottom:.2000000000.", 25) == 0,
+       "preview cookie's value");
+    ok(ngx_http_trigger_preview_valid(buf, n, S("secret-secret-1234"),
+                                      1999999999, &got)
+       && got.format == 3 && got.lang == -1 && got.variant_len == 1,
+       "preview cookie valid");
+    ok(!ngx_http_trigger_preview_valid(buf, n, S("secret-secret-1234"),
+                                       2000000001, &got),
+       "preview cookie expired");
+    ok(!ngx_http_trigger_preview_valid(buf, n, S("other-secret-12345"),
+                                       1999999999, &got),
+       "preview cookie of another secret");
+
+    buf[0] = 'c';
+    ok(!ngx_http_trigger_preview_valid(buf, n, S("secret-secret-1234"),
+                                       1999999999, &got),
+       "preview options changed: invalid");
+
+    n = ngx_http_trigger_token_make(buf, S("secret-secret-1234"), "offer",
+                                    S("b:bar-bottom:"), 2000000000);
+    ok(!ngx_http_trigger_preview_valid(buf, n, S("secret-secret-1234"),
+                                       1999999999, &got),
+       "another purpose's token is no preview");
 }
 
 
@@ -1188,6 +1336,8 @@ main(void)
     test_accepts_gzip();
     test_script_json();
     test_offer();
+    test_variant();
+    test_offer_words();
     test_template_errors();
     test_template_render();
     test_template_letter();
