@@ -196,6 +196,25 @@ function contrast(fg, bg) {
     return (l1 + 0.05) / (l2 + 0.05);
 }
 
+// today's counters, from the admin location (the shop's own machine);
+// each worker sends its counts to Redis every second
+async function counters() {
+    const res = await fetch(`${base}/_trigger_admin/stats`);
+    assert.equal(res.status, 200, 'the admin location answers');
+    return (await res.json()).counters;
+}
+
+const flushed = () => new Promise((resolve) => setTimeout(resolve, 1500));
+
+// fn() true, soon
+async function eventually(fn, what) {
+    for (let i = 0; i < 100; i++) {
+        if (await fn()) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.fail(what);
+}
+
 // the letters the ESP took for this address, once there are some
 async function lettersTo(email) {
     for (let i = 0; i < 100; i++) {
@@ -220,12 +239,56 @@ const listenForCodes = (page) => page.evaluate(() => {
     document.addEventListener('trigger:code', (e) => window.codes.push(e.detail));
 });
 
-test('desktop: exit intent, the cart item, an email, a code that stays until used', async () => {
+// first: no other visitor's counters are on their way
+test('a staff preview: at once, on any page, a variant asked for, nothing counted', async () => {
+    const context = await desktop({ width: 1024, height: 640 });
+    const page = await context.newPage();
+    const posted = [];
+    page.on('request', (r) => r.method() === 'POST' && r.url().includes('/_trigger/')
+                              && posted.push(r.url()));
+    const before = await counters();
+
+    // a signed cookie from the admin location, for the A/B variant "bar"
+    await page.goto(`${base}/_trigger_admin/preview?to=/product/TEA-SENCHA&variant=bar`);
+    await page.waitForURL(/\/product\/TEA-SENCHA$/);
+    const offer = await offerOf(page);
+    assert.equal(offer.preview, true, 'a preview');
+    assert.equal(offer.variant, 'bar');
+    const d = dialog(page);
+    await d.waitFor({ state: 'visible' });
+    assert.equal(await d.getAttribute('data-format'), 'bar-bottom', 'the variant\'s format');
+    assert.equal(await d.locator('h2').textContent(), 'Take 15% off', 'and its texts');
+    await accessible(page, 'the preview of a variant');
+    await shot(page, 'widget-variant-preview');
+    assert.equal(await subscribe(page, 'staff@example.com'), 'PREVIEW');
+
+    // every page, at once, until it ends
+    await page.goto(base + '/cart');
+    await d.waitFor({ state: 'visible' });
+    await page.goto(`${base}/_trigger_admin/preview?off&to=/cart`);
+    await page.waitForURL(/\/cart$/);
+    assert.notEqual((await offerOf(page))?.preview, true, 'no preview once it ends');
+
+    assert.deepEqual(posted, [], 'nothing sent');
+    await flushed();
+    const after = await counters();
+    for (const name of ['offer_injected', 'offer_shown', 'visitors_offered', 'offer_subscribed']) {
+        assert.equal(after[name], before[name], `${name} not counted`);
+    }
+    assert.equal(after.variants?.bar, undefined, 'nothing for the variant');
+    await context.close();
+});
+
+test('desktop: exit intent, the cart item, an email, a code that stays until used, counted for its variant', async () => {
     const context = await desktop();
     const page = await context.newPage();
+    const counted = (await counters()).variants?.control ?? {};
+    const more = (name) => eventually(async () => ((await counters()).variants?.control?.[name] ?? 0)
+                                      === (counted[name] ?? 0) + 1, `${name} counted for the variant`);
 
     const offer = await becomeEligible(page);
     assert.equal(offer.items[0].sku, 'KETTLE-GOOSE', 'the cart item first');
+    assert.equal(offer.variant, 'control', 'the visitor\'s variant');
     await armed(page, offer);
 
     // a click pushes no history entry on a desktop
@@ -235,9 +298,13 @@ test('desktop: exit intent, the cart item, an email, a code that stays until use
     assert.equal(await page.evaluate(() => history.length), entries, 'no history entry');
 
     await listenForCodes(page);
+    const shownEvent = page.waitForResponse((r) => r.url().endsWith('/_trigger/events'));
     await leaveThroughTheTop(page);
     const d = dialog(page);
     await d.waitFor({ state: 'visible', timeout: 10000 });
+    assert.equal(await page.getAttribute('#trg-widget-host', 'data-variant'), 'control');
+    assert.ok((await shownEvent).ok(), 'the show is taken');
+    await more('offer_shown');
 
     const first = d.locator('.trg-item').first();
     await assert.doesNotReject(first.waitFor());
@@ -258,7 +325,9 @@ test('desktop: exit intent, the cart item, an email, a code that stays until use
     assert.equal(told.codes.length, 1, 'one trigger:code event');
     assert.equal(told.codes[0].code, shown);
     assert.ok(told.codes[0].expires * 1000 > Date.now(), 'with its expiry');
+    assert.equal(told.codes[0].variant, 'control', 'and the variant');
     assert.equal(told.pushed[0]?.trigger_code, shown, 'and in the dataLayer');
+    await more('offer_subscribed');
 
     // closed: the code stays in view, with its countdown
     await page.keyboard.press('Escape');
@@ -294,6 +363,7 @@ test('desktop: exit intent, the cart item, an email, a code that stays until use
     await page.waitForURL(/\/order\/confirm/);
     await page.goto(base + '/');
     assert.equal(await reminder(page).count(), 0, 'no reminder once the code is used');
+    await more('code_used');
 
     // as the mailbox page shows it: the letter's HTML in a frame, tall
     // enough for the first item
