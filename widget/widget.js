@@ -196,11 +196,11 @@
     let ui = null;              /* the open dialog */
     let host = null;            /* the shadow root's host, once needed */
     let root = null;
+    let preview = false;        /* a staff preview: opens at once, sends nothing */
 
     const now = () => Date.now();
     const isObject = (v) => v !== null && typeof v === 'object';
     const str = (v) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
-    const preview = () => offer && offer.preview === true;
 
     const safe = (fn) => function () {
         try {
@@ -225,7 +225,7 @@
     });
 
     /* a staff preview sends nothing */
-    const report = safe((path, body) => preview() || post(path, body).catch(() => {}));
+    const report = safe((path, body) => preview || post(path, body).catch(() => {}));
 
 
     /* ------------------------------------------------ dataLayer forwarding */
@@ -555,14 +555,14 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
 
     /* d days hh:mm:ss */
     const countdown = (s) => {
-        const d = Math.floor(s / 86400), two = (n) => String(Math.floor(n) % 60).padStart(2, '0');
+        const d = Math.floor(s / 86400), hms = new Date(s * 1000).toISOString().substr(11, 8);
         let days = d + 'd';
 
         try {
             days = new Intl.NumberFormat(lang, { style: 'unit', unit: 'day', unitDisplay: 'long' }).format(d);
         } catch (e) { /* as is */ }
 
-        return (d ? days + ' ' : '') + String(Math.floor(s / 3600) % 24).padStart(2, '0') + ':' + two(s / 60) + ':' + two(s);
+        return (d ? days + ' ' : '') + hms;
     };
 
     /* the code kept in view on every page until used, expired or dismissed */
@@ -570,7 +570,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
         let hidden = false;
 
         try {
-            hidden = !preview() && localStorage.getItem(HIDDEN) === code;
+            hidden = !preview && localStorage.getItem(HIDDEN) === code;
         } catch (e) { /* no storage: shown */ }
 
         if (hidden || !doc.body) {
@@ -609,7 +609,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
     const learn = (code, expires) => {
         const variant = str(offer.variant) || null;
 
-        if (preview()) {
+        if (preview) {
             return;
         }
 
@@ -715,7 +715,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
             }
         };
 
-        if (preview()) {
+        if (preview) {
             return done('', { code: 'PREVIEW', expires_at: Math.floor(now() / 1000) + 7 * 86400 });
         }
 
@@ -780,7 +780,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
     };
 
     const open = () => {
-        const html = doc.documentElement, v = !shown && offer && (offer.token || preview()) && doc.body && build();
+        const html = doc.documentElement, v = !shown && offer && (offer.token || preview) && doc.body && build();
 
         if (!v) {
             return false;
@@ -995,6 +995,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
             }
 
             readyAt += offer.delay * 1000 || 0;
+            preview = offer.preview === true;
         } else {
             offer = null;
         }
@@ -1033,7 +1034,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
             remind(r.code, r.expires);
         }
 
-        if (preview()) {
+        if (preview) {
             open();
         } else if (offer.token) {
             signals();
