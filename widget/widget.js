@@ -390,8 +390,8 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
 [data-format^=bar]{left:0;right:0;max-width:none;border-radius:0;flex-direction:row}
 [data-format=bar-top]{top:0}
 [data-format=bar-bottom]{bottom:0}
-[data-format^=bar] .hero{display:flex;align-items:center;padding:8px 24px;font-size:32px}
-[data-format^=bar] .body{flex:1;display:grid;grid-template-columns:1fr 1fr;gap:0 24px;align-items:center;padding:12px 64px 12px 24px}
+[data-format^=bar] .hero{display:flex;align-items:center;justify-content:center;padding:8px 24px;font-size:32px}
+[data-format^=bar] .body{flex:1;display:grid;grid-template-columns:minmax(0,1fr) minmax(0,520px);gap:0 24px;align-items:center;padding:12px 64px 12px 24px}
 [data-format^=bar] form,[data-format^=bar] .codebox{grid-area:1/2/4;margin:0}
 [data-format^=bar] .items{display:none}
 [data-format^=bar] .sub{margin:0}
@@ -409,7 +409,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
 .hero{padding:8px 52px;font-size:30px}
 .body{padding-top:14px}
 .sub{margin-bottom:10px;font-size:14px}}
-@media (max-width:799.98px){
+@media (max-width:999.98px){
 [data-format^=bar]{flex-direction:column}
 [data-format^=bar] .hero{padding:6px 52px;font-size:24px}
 [data-format^=bar] .body{display:block;padding:12px 16px 8px}
