@@ -54,10 +54,13 @@ const desktop = (viewport = { width: 1280, height: 800 }) =>
 const phone = (viewport = { width: 390, height: 844 }) =>
     visitor({ userAgent: mobileUA, viewport, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
 
-// the page, or only the element (small pictures for the docs)
-async function shot(target, name) {
-    await target.screenshot({ path: `${shots}/${name}.png` });
-    if (docs) await target.screenshot({ path: `${docs}/${name}.png` });
+// the page, or only the element, in CSS pixels (small pictures for the
+// docs); for the docs too unless only for the test's own record
+async function shot(target, name, record) {
+    const page = target.page?.() ?? target;
+    if (await page.locator('#trg-widget-host').count()) await settled(page);
+    await target.screenshot({ path: `${shots}/${name}.png`, scale: 'css' });
+    if (docs && !record) await target.screenshot({ path: `${docs}/${name}.png`, scale: 'css' });
 }
 
 // the bootstrap the module put into the page, if any
@@ -259,7 +262,7 @@ test('a staff preview: at once, on any page, a variant asked for, nothing counte
     assert.equal(await d.getAttribute('data-format'), 'bar-bottom', 'the variant\'s format');
     assert.equal(await d.locator('h2').textContent(), 'Take 15% off', 'and its texts');
     await accessible(page, 'the preview of a variant');
-    await shot(page, 'widget-variant-preview');
+    await shot(page, 'widget-variant-preview', true);
     assert.equal(await subscribe(page, 'staff@example.com'), 'PREVIEW');
 
     // every page, at once, until it ends
@@ -618,7 +621,7 @@ test('desktop: fits a laptop, formats, languages, contrast, forced colours, prev
     assert.equal(border[0], 'solid', 'a border in forced colours');
     assert.ok(border[1] >= 1, 'a visible one');
     assert.doesNotMatch(border[2], /^rgba\(.*, 0\)$|transparent/, 'not transparent');
-    await shot(page, 'forced-colors');
+    await shot(page, 'forced-colors', true);
     await page.emulateMedia({ forcedColors: 'none' });
 
     // a preview opens at once and sends nothing
