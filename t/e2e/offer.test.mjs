@@ -429,8 +429,13 @@ test('closing the offer pauses it: not on the next pages', async () => {
     await context.close();
 });
 
-test('phone: the back button opens the offer once, one press leaves, a code', async () => {
+test('phone: the back button opens the offer once, one press leaves, a code, its reminder', async () => {
     const context = await phone();
+    // the codes the pages tell the shop about, from the start of each page
+    await context.addInitScript(() => {
+        window.codes = [];
+        document.addEventListener('trigger:code', (e) => window.codes.push(e.detail.code));
+    });
     const page = await context.newPage();
 
     await armed(page, await becomeEligible(page));
@@ -467,6 +472,25 @@ test('phone: the back button opens the offer once, one press leaves, a code', as
     await page.tap('h1');
     await page.waitForTimeout(300);
     assert.equal(await page.evaluate(() => history.length), now, 'no entry without an offer');
+
+    // the shop is told on every page
+    const code = (await reminder(page).locator('.trg-reminder-code').textContent()).trim();
+    assert.deepEqual(await page.evaluate(() => window.codes), [code], 'trigger:code on a reminder page');
+
+    // at its expiry the reminder goes
+    await withOffer(page, '/product/TEA-SENCHA', (o) => ({
+        ...o, reminder: { ...o.reminder, expires: Math.floor(Date.now() / 1000) + 2 } }));
+    await reminder(page).waitFor({ state: 'visible' });
+    await reminder(page).waitFor({ state: 'detached' });
+
+    // dismissed, it stays away for that code
+    await page.goto(base + '/');
+    await reminder(page).locator('.trg-reminder-close').tap();
+    await reminder(page).waitFor({ state: 'detached' });
+    await page.goto(base + '/cart');
+    assert.equal((await offerOf(page)).reminder?.code, code, 'the module still reminds');
+    await page.waitForFunction(() => window.TriggerWidget);
+    assert.equal(await reminder(page).count(), 0, 'the widget does not show it again');
 
     await context.close();
 });
