@@ -194,8 +194,8 @@
     let quietUntil = 0;         /* nor right after a link click */
     let shown = false;          /* once per page view */
     let ui = null;              /* the open dialog */
-    let host = null;            /* the shadow root's host, once needed */
-    let root = null;
+    let host = null;            /* the shadow root's host, once needed, */
+    let root = null;            /* and the root */
     let preview = false;        /* a staff preview: opens at once, sends nothing */
 
     const now = () => Date.now();
@@ -480,6 +480,7 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
         const accent = str(offer.accent);
 
         if (!root) {
+            /* lang: the texts' language, whatever the page's */
             host = el('div', { id: 'trg-widget-host', lang, 'data-variant': str(offer.variant) || null });
             root = host.attachShadow({ mode: 'open' });
 
@@ -600,9 +601,9 @@ border-color:color-mix(in srgb,currentColor 60%,transparent);border-radius:var(-
             localStorage.setItem(HIDDEN, code);
         });
 
-        tick();
         timer = setInterval(tick, 1000);
         shadow().append(box);
+        tick();
     };
 
     /* the shop can apply the code itself */
