@@ -5,8 +5,10 @@
 # demo's are.  This test changes only what a test must: ports, the run/
 # paths, Redis, the absolute paths of the feed and the chains file, the
 # shop's pages (a copy in the temp dir: the workers run as "nobody", who
-# may not enter a clone in a home folder), and two rules so that it is
-# fast and deterministic (2 s instead of 20 s of visit; no holdout).
+# may not enter a clone in a home folder), two rules so that it is fast
+# and deterministic (2 s instead of 20 s of visit; no holdout), and the
+# example's A/B variants switched on, every visitor drawn into "control"
+# ("bar", weight 0, is for the staff preview).
 
 use strict;
 use warnings;
@@ -28,8 +30,9 @@ for my $need (['/usr/bin/chromium', 'chromium'], ['node', 'nodejs']) {
 }
 
 my $e2e = "$TriggerTest::REPO/t/e2e";
-if (!-d "$e2e/node_modules/playwright-core"
-    || -M "$e2e/node_modules/playwright-core" > -M "$e2e/package-lock.json")
+if (grep { !-d "$e2e/node_modules/$_"
+           || -M "$e2e/node_modules/$_" > -M "$e2e/package-lock.json" }
+    qw(playwright-core axe-core))
 {
     system("cd $e2e && npm ci --no-audit --no-fund >/dev/null") == 0
         or BAIL_OUT('npm ci failed in t/e2e');
@@ -74,6 +77,11 @@ my @subst = (
     qr/\broot examples\/shop;/       => "root $dir/shop;",
     qr/trigger_offer_min_duration [^;]+;/ => 'trigger_offer_min_duration 2s;',
     qr/trigger_offer_holdout [^;]+;/ => 'trigger_offer_holdout 0%;',
+    qr/#trigger_offer_variant control weight=1;/
+        => 'trigger_offer_variant control weight=1;',
+    qr/#trigger_offer_variant bar weight=1 /
+        => 'trigger_offer_variant bar weight=0 ',
+    qr/#(?=\s+"accent=)/              => ' ',
 );
 while (my ($re, $to) = splice @subst, 0, 2) {
     ok $conf =~ s/$re/$to/g, "examples/nginx.conf has $re";
@@ -104,6 +112,6 @@ my $rc = $?;
 diag($out) if $rc || $ENV{TEST_VERBOSE};
 is $rc, 0, 'the browser scenarios pass (t/e2e/offer.test.mjs)';
 my ($pass) = $out =~ /^# pass (\d+)/m;
-is $pass, 4, 'all four scenarios ran';
+is $pass, 8, 'all eight scenarios ran';
 
 $t->done;
