@@ -1062,6 +1062,15 @@ ngx_http_trigger_zone_appended(ngx_uint_t dropped)
 {
     ngx_http_trigger_zone_ev.cancelable = 0;
 
+    /* a stopping worker's last requests are written too */
+    if (ngx_http_trigger_zone_exit) {
+        ngx_http_trigger_zone_exit_seq = ngx_http_trigger_zone->sh->seq;
+
+        if (!ngx_http_trigger_zone_ev.timer_set) {
+            ngx_http_trigger_zone_arm();
+        }
+    }
+
     if (dropped
         && ngx_http_trigger_log_allowed(&ngx_http_trigger_zone_log_dropped))
     {
