@@ -17,7 +17,6 @@
 #include "ngx_http_trigger_track.h"
 #include "ngx_http_trigger_visitor.h"
 #include "ngx_http_trigger_vstate.h"
-#include "ngx_http_trigger_stats.h"
 
 
 /* records a batch takes at most, in bytes */
@@ -1044,10 +1043,6 @@ ngx_http_trigger_zone_append(ngx_http_trigger_zone_t *z, u_char *vid,
     /* published once written: a worker that dies here leaves no half */
     sh->head += rlen;
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "trigger zone: record %uL, %uz bytes, head %uL",
-                   sh->seq, (size_t) rlen, sh->head);
-
     return dropped;
 }
 
@@ -1163,9 +1158,6 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
 
         if (start >= sh->head) {
             ngx_shmtx_unlock(&z->shpool->mutex);
-            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                           "trigger zone: nothing from %uL, tail %uL head %uL",
-                           start, sh->tail, sh->head);
             return NGX_OK;
         }
 
