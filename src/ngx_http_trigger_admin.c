@@ -47,8 +47,6 @@ static ngx_int_t ngx_http_trigger_admin_preview(ngx_http_request_t *r);
 static ngx_int_t ngx_http_trigger_admin_path(ngx_str_t *to);
 static ngx_uint_t ngx_http_trigger_admin_flag(ngx_http_request_t *r,
     const char *name);
-static ngx_int_t ngx_http_trigger_admin_header(ngx_http_request_t *r,
-    const char *key, u_char *value, size_t len);
 static void ngx_http_trigger_admin_parse(ngx_http_trigger_ctx_t *ctx,
     void *data);
 static void ngx_http_trigger_admin_done(ngx_http_request_t *r,
@@ -308,7 +306,6 @@ ngx_http_trigger_admin_preview(ngx_http_request_t *r)
     ngx_int_t                      i;
     ngx_str_t                      to, arg;
     ngx_uint_t                     off;
-    ngx_table_elt_t               *h;
     ngx_http_trigger_preview_t     pv;
     ngx_http_trigger_main_conf_t  *tmcf;
 
@@ -392,29 +389,22 @@ ngx_http_trigger_admin_preview(ngx_http_request_t *r)
     }
 #endif
 
-    if (ngx_http_trigger_admin_header(r, "Set-Cookie", cookie, p - cookie)
-        != NGX_OK
-        || ngx_http_trigger_admin_header(r, "Cache-Control",
-                                         (u_char *) "no-store", 8)
-           != NGX_OK)
+    if (ngx_http_trigger_api_header(r, "Set-Cookie", cookie, p - cookie)
+        == NULL
+        || ngx_http_trigger_api_header(r, "Cache-Control",
+                                       (u_char *) "no-store", 8)
+           == NULL)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    ngx_http_clear_location(r);
+
+    r->headers_out.location = ngx_http_trigger_api_header(r, "Location",
+                                                          to.data, to.len);
+    if (r->headers_out.location == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Location");
-    h->value = to;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    ngx_http_clear_location(r);
-    r->headers_out.location = h;
 
     return NGX_HTTP_MOVED_TEMPORARILY;
 }
@@ -491,30 +481,6 @@ ngx_http_trigger_admin_flag(ngx_http_request_t *r, const char *name)
     }
 
     return 0;
-}
-
-
-static ngx_int_t
-ngx_http_trigger_admin_header(ngx_http_request_t *r, const char *key,
-    u_char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = value;
-    h->value.len = len;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
 }
 
 

@@ -509,8 +509,9 @@ ngx_http_trigger_api_widget(ngx_http_request_t *r)
 {
     ngx_int_t          rc;
     ngx_uint_t         gzip;
+    u_char            *tag;
     ngx_str_t         *source;
-    ngx_table_elt_t   *etag, *ce, *ae;
+    ngx_table_elt_t   *ae;
     static ngx_str_t   type = ngx_string("application/javascript");
 
     if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
@@ -545,42 +546,28 @@ ngx_http_trigger_api_widget(ngx_http_request_t *r)
                                                ae->value.len);
 
     if (gzip) {
-        ce = ngx_list_push(&r->headers_out.headers);
-        if (ce == NULL) {
+        r->headers_out.content_encoding = ngx_http_trigger_api_header(r,
+                                                "Content-Encoding",
+                                                (u_char *) "gzip", 4);
+        if (r->headers_out.content_encoding == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        ce->hash = 1;
-#if (nginx_version >= 1023000)
-        ce->next = NULL;
-#endif
-        ngx_str_set(&ce->key, "Content-Encoding");
-        ngx_str_set(&ce->value, "gzip");
-        r->headers_out.content_encoding = ce;
     }
 
-    etag = ngx_list_push(&r->headers_out.headers);
-    if (etag == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    etag->hash = 1;
-#if (nginx_version >= 1023000)
-    etag->next = NULL;
-#endif
-    ngx_str_set(&etag->key, "ETag");
-    etag->value.data = ngx_pnalloc(r->pool,
-                                   ngx_http_trigger_widget_version.len + 5);
-    if (etag->value.data == NULL) {
+    tag = ngx_pnalloc(r->pool, ngx_http_trigger_widget_version.len + 5);
+    if (tag == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* a strong validator names the bytes: each encoding has its own */
-    etag->value.len = ngx_sprintf(etag->value.data, "\"%V%s\"",
-                                  &ngx_http_trigger_widget_version,
-                                  gzip ? ".gz" : "")
-                      - etag->value.data;
-    r->headers_out.etag = etag;
+    r->headers_out.etag = ngx_http_trigger_api_header(r, "ETag", tag,
+                              ngx_sprintf(tag, "\"%V%s\"",
+                                          &ngx_http_trigger_widget_version,
+                                          gzip ? ".gz" : "")
+                              - tag);
+    if (r->headers_out.etag == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     source = gzip ? &ngx_http_trigger_widget_gzip
                   : &ngx_http_trigger_widget_source;
@@ -1560,21 +1547,33 @@ ngx_http_trigger_api_send(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_trigger_add_header(ngx_http_request_t *r, char *key, char *value)
 {
+    return ngx_http_trigger_api_header(r, key, (u_char *) value,
+                                       ngx_strlen(value))
+           ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a response header of the module's own, its memory the caller's */
+
+ngx_table_elt_t *
+ngx_http_trigger_api_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
+{
     ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     h->hash = 1;
     h->key.data = (u_char *) key;
     h->key.len = ngx_strlen(key);
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
+    h->value.data = value;
+    h->value.len = len;
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
 
-    return NGX_OK;
+    return h;
 }

@@ -26,6 +26,8 @@ ngx_int_t ngx_http_trigger_api_handler(ngx_http_request_t *r);
  * An answer of the module's: "X-Content-Type-Options: nosniff"; JSON is
  * never cached and ends with a newline.
  */
+ngx_table_elt_t *ngx_http_trigger_api_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
 ngx_int_t ngx_http_trigger_api_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len);
 /* {"ok":false,"error":"<error>"}: the messages are the module's own */
