@@ -1,6 +1,6 @@
 /*
  * The visitors' zone: each active visitor's state in shared memory (a
- * slab pool, an rbtree by visitor id, an LRU queue), and a journal of
+ * slab pool, a hash table by visitor id, an LRU queue), and a journal of
  * every change (a ring of records in the same zone) that a worker writes
  * to Redis in one script call, on a short timer or when it fills.  The
  * batch script applies each visitor's changes in order with the tracking
@@ -49,8 +49,12 @@
     (3 + NGX_HTTP_TRIGGER_ID_MAX + NGX_HTTP_TRIGGER_PROMO_MAX + 8)
 
 
-typedef struct {
-    ngx_rbtree_node_t              node;
+typedef struct ngx_http_trigger_zone_node_s  ngx_http_trigger_zone_node_t;
+
+struct ngx_http_trigger_zone_node_s {
+    /* the next entry in its bucket, the crc32 of its id */
+    ngx_http_trigger_zone_node_t  *next;
+    uint32_t                       hash;
     ngx_queue_t                    queue;
     u_char                         vid[NGX_HTTP_TRIGGER_VID_LEN];
     uint16_t                       len;
@@ -66,12 +70,13 @@ typedef struct {
     u_char                         code_len;
     /* the viewed list and the cart, packed (ngx_http_trigger_vstate.c) */
     u_char                         items[1];
-} ngx_http_trigger_zone_node_t;
+};
 
 
 typedef struct {
-    ngx_rbtree_t                   rbtree;
-    ngx_rbtree_node_t              sentinel;
+    /* a power of two of buckets: one cache miss a lookup, not a tree's */
+    ngx_http_trigger_zone_node_t **buckets;
+    uint32_t                       mask;
     ngx_queue_t                    lru;
 
     /* the journal: absolute byte positions in a ring */
@@ -135,6 +140,8 @@ static ngx_http_trigger_zone_node_t *ngx_http_trigger_zone_lookup(
     ngx_http_trigger_zone_t *z, u_char *vid);
 static ngx_http_trigger_zone_node_t *ngx_http_trigger_zone_find(
     ngx_http_trigger_zone_t *z, u_char *vid);
+static void ngx_http_trigger_zone_unlink(ngx_http_trigger_zone_t *z,
+    ngx_http_trigger_zone_node_t *node);
 static ngx_http_trigger_zone_node_t *ngx_http_trigger_zone_store(
     ngx_http_trigger_zone_t *z, ngx_http_trigger_zone_node_t *node,
     u_char *vid, ngx_http_trigger_vstate_t *st);
@@ -391,7 +398,7 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_trigger_zone_t  *oz = data;
 
-    size_t                          len;
+    size_t                          len, n;
     uint32_t                        prefix;
     uint64_t                        instance;
     ngx_queue_t                    *q;
@@ -419,9 +426,11 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
                 q = ngx_queue_head(&z->sh->lru);
                 zn = ngx_queue_data(q, ngx_http_trigger_zone_node_t, queue);
                 ngx_queue_remove(q);
-                ngx_rbtree_delete(&z->sh->rbtree, &zn->node);
                 ngx_slab_free_locked(z->shpool, zn);
             }
+
+            ngx_memzero(z->sh->buckets,
+                        (z->sh->mask + 1) * sizeof(z->sh->buckets[0]));
 
             z->sh->prefix = prefix;
 
@@ -445,8 +454,19 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(sh, sizeof(ngx_http_trigger_zone_sh_t));
 
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_rbtree_insert_value);
     ngx_queue_init(&sh->lru);
+
+    /* a bucket for every 256 bytes of the zone: entries take more */
+    for (n = 1024; n < shm_zone->shm.size / 256; n *= 2) { /* void */ }
+
+    sh->buckets = ngx_slab_alloc(z->shpool,
+                                 n * sizeof(ngx_http_trigger_zone_node_t *));
+    if (sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(sh->buckets, n * sizeof(ngx_http_trigger_zone_node_t *));
+    sh->mask = n - 1;
 
     sh->ring = ngx_slab_alloc(z->shpool, z->journal);
     if (sh->ring == NULL) {
@@ -1011,31 +1031,36 @@ static ngx_http_trigger_zone_node_t *
 ngx_http_trigger_zone_find(ngx_http_trigger_zone_t *z, u_char *vid)
 {
     uint32_t                       hash;
-    ngx_rbtree_node_t             *node, *sentinel;
     ngx_http_trigger_zone_node_t  *zn;
 
     hash = ngx_crc32_short(vid, NGX_HTTP_TRIGGER_VID_LEN);
 
-    node = z->sh->rbtree.root;
-    sentinel = z->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        zn = (ngx_http_trigger_zone_node_t *) node;
-
-        if (ngx_memcmp(vid, zn->vid, NGX_HTTP_TRIGGER_VID_LEN) == 0) {
+    for (zn = z->sh->buckets[hash & z->sh->mask]; zn; zn = zn->next) {
+        if (zn->hash == hash
+            && ngx_memcmp(vid, zn->vid, NGX_HTTP_TRIGGER_VID_LEN) == 0)
+        {
             return zn;
         }
-
-        node = node->right;
     }
 
     return NULL;
+}
+
+
+/* an entry out of its bucket */
+
+static void
+ngx_http_trigger_zone_unlink(ngx_http_trigger_zone_t *z,
+    ngx_http_trigger_zone_node_t *node)
+{
+    ngx_http_trigger_zone_node_t  **p;
+
+    for (p = &z->sh->buckets[node->hash & z->sh->mask]; *p; p = &(*p)->next) {
+        if (*p == node) {
+            *p = node->next;
+            return;
+        }
+    }
 }
 
 
@@ -1098,7 +1123,7 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
             }
 
             ngx_queue_remove(q);
-            ngx_rbtree_delete(&z->sh->rbtree, &zn->node);
+            ngx_http_trigger_zone_unlink(z, zn);
             ngx_slab_free_locked(z->shpool, zn);
         }
 
@@ -1113,7 +1138,7 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
             node->jseq = old->jseq;
             node->unsynced = old->unsynced;
             ngx_queue_remove(&old->queue);
-            ngx_rbtree_delete(&z->sh->rbtree, &old->node);
+            ngx_http_trigger_zone_unlink(z, old);
             ngx_slab_free_locked(z->shpool, old);
 
         } else {
@@ -1123,8 +1148,9 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
         }
 
         ngx_memcpy(node->vid, vid, NGX_HTTP_TRIGGER_VID_LEN);
-        node->node.key = ngx_crc32_short(vid, NGX_HTTP_TRIGGER_VID_LEN);
-        ngx_rbtree_insert(&z->sh->rbtree, &node->node);
+        node->hash = ngx_crc32_short(vid, NGX_HTTP_TRIGGER_VID_LEN);
+        node->next = z->sh->buckets[node->hash & z->sh->mask];
+        z->sh->buckets[node->hash & z->sh->mask] = node;
         ngx_queue_insert_head(&z->sh->lru, &node->queue);
     }
 
