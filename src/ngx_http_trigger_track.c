@@ -31,8 +31,10 @@ static ngx_uint_t ngx_http_trigger_conf_events(ngx_http_request_t *r,
  * the zone's batch (ngx_http_trigger_zone.c), so that both leave Redis
  * in the same state: load() reads the visitor's hash once, apply() runs
  * one request's changes (a page view and its events) on it in memory,
- * store() writes only the fields that changed and the TTL, result() is
- * the state the variables and the offer decision need.  Orders, codes
+ * store() writes only the fields that changed, the version "w" (one more
+ * per request applied: the zone's batch writes a visitor's fields itself
+ * only while the hash is at the version it expects) and the TTL, result()
+ * is the state the variables and the offer decision need.  Orders, codes
  * and a known contact's history are written by apply() as it goes.  The
  * TTL is refreshed at most once in min(1 hour, ttl / 10): each
  * redis.call() costs microseconds of Redis's single thread.  A known
@@ -53,17 +55,18 @@ const char  ngx_http_trigger_track_lua[] =
     "                 'h', 'e', 'em'}\n"
     "local function load(key, orders, light)\n"
     "  local st = {key = key, orders = orders, h = {}, orig = {}, chg = {},\n"
-    "              lines = 0, used = 0, usedv = {}}\n"
+    "              lines = 0, used = 0, usedv = {}, nw = 0}\n"
     "  if light then\n"
     "    local h, v = st.h, nil\n"
     "    if P.hist_ttl > 0 then\n"
-    "      v = redis.call('HMGET', key, 'n', 'd', 's', 'l', 't', 'em')\n"
-    "      st.em = v[6]\n"
+    "      v = redis.call('HMGET', key, 'n', 'd', 's', 'l', 't', 'w', 'em')\n"
+    "      st.em = v[7]\n"
     "    else\n"
-    "      v = redis.call('HMGET', key, 'n', 'd', 's', 'l', 't')\n"
+    "      v = redis.call('HMGET', key, 'n', 'd', 's', 'l', 't', 'w')\n"
     "    end\n"
     "    h.n, h.d, h.s, h.l, h.t = v[1] or nil, v[2] or nil, v[3] or nil,\n"
     "                              v[4] or nil, v[5] or nil\n"
+    "    h.w = v[6] or nil\n"
     "    st.cart, st.order, st.viewed, st.nviewed = none, none, none, 0\n"
     "    st.light = true\n"
     "    return st\n"
@@ -103,6 +106,7 @@ const char  ngx_http_trigger_track_lua[] =
     "local function apply(st, now, nows, pageview, fresh, ev, first, last,\n"
     "                     codekey)\n"
     "  local h, cart = st.h, st.cart\n"
+    "  st.nw = st.nw + 1\n"
     "  local visits, depth = tonumber(h.n) or 0, tonumber(h.d) or 0\n"
     "  local start, prev = tonumber(h.s) or now, tonumber(h.l)\n"
     "  st.hist = none\n"
@@ -248,6 +252,11 @@ const char  ngx_http_trigger_track_lua[] =
     "    end\n"
     "    for i = #st.viewed + 1, st.nviewed do del[#del + 1] = 'v' .. i end\n"
     "  end\n"
+    "  if st.nw > 0 then\n"
+    "    set[n + 1], set[n + 2], n = 'w', (tonumber(st.h.w) or 0) + st.nw,\n"
+    "                                n + 2\n"
+    "    if not st.h.l and not st.exp then st.exp = P.ttl end\n"
+    "  end\n"
     "  if n > 0 then redis.call('HSET', st.key, unpack(set)) end\n"
     "  if #del > 0 then redis.call('HDEL', st.key, unpack(del)) end\n"
     "  if st.exp then redis.call('EXPIRE', st.key, st.exp) end\n"
@@ -307,8 +316,12 @@ ngx_http_trigger_script_t  ngx_http_trigger_track_script;
 
 ngx_http_trigger_script_t  ngx_http_trigger_uncount_script = {
     ngx_string(
-    "local d = tonumber(redis.call('HGET', KEYS[1], 'd'))\n"
-    "if d and d > 0 then redis.call('HSET', KEYS[1], 'd', d - 1) end\n"
+    "local v = redis.call('HMGET', KEYS[1], 'd', 'w')\n"
+    "local d = tonumber(v[1])\n"
+    "if d and d > 0 then\n"
+    "  redis.call('HSET', KEYS[1], 'd', d - 1,\n"
+    "             'w', (tonumber(v[2]) or 0) + 1)\n"
+    "end\n"
     "return 0\n"),
     { 0 }
 };

@@ -11,7 +11,7 @@
 
 
 static const char  *ngx_http_trigger_vs_names[NGX_HTTP_TRIGGER_VS_COUNT] = {
-    "n", "d", "s", "l", "g", "p", "x", "a", "f", "fs", "h", "y"
+    "n", "d", "s", "l", "g", "p", "x", "a", "f", "fs", "h", "y", "t", "w"
 };
 
 
@@ -128,17 +128,19 @@ ngx_http_trigger_vstate_loaded(ngx_http_trigger_vstate_t *st)
 }
 
 
-void
+int
 ngx_http_trigger_vstate_apply(ngx_http_trigger_vstate_t *st,
     const ngx_http_trigger_vparams_t *p, int64_t now, int pageview,
     const ngx_http_trigger_event_t *events, size_t n)
 {
-    size_t                           i, len;
+    int                              changed;
+    size_t                           i, len, nviewed;
     int64_t                          *f, shows, since, q;
     ngx_http_trigger_vitem_t         *it;
     const ngx_http_trigger_event_t   *ev;
 
     f = st->f;
+    changed = 0;
 
     if (f[NGX_HTTP_TRIGGER_VS_LAST] == 0) {
         f[NGX_HTTP_TRIGGER_VS_VISITS] = 1;
@@ -171,10 +173,14 @@ ngx_http_trigger_vstate_apply(ngx_http_trigger_vstate_t *st,
         switch (ev->type) {
 
         case NGX_HTTP_TRIGGER_EV_VIEW:
+            nviewed = st->nviewed;
             ngx_http_trigger_vs_view(st, p, ev->id, len);
+            changed |= st->nviewed < nviewed ? NGX_HTTP_TRIGGER_VS_OTHER
+                                             : NGX_HTTP_TRIGGER_VS_VIEWED;
             break;
 
         case NGX_HTTP_TRIGGER_EV_CART_ADD:
+            changed |= NGX_HTTP_TRIGGER_VS_OTHER;
             it = ngx_http_trigger_vs_line(st, ev->id, len);
 
             if (it == NULL) {
@@ -196,6 +202,7 @@ ngx_http_trigger_vstate_apply(ngx_http_trigger_vstate_t *st,
             break;
 
         case NGX_HTTP_TRIGGER_EV_CART_REMOVE:
+            changed |= NGX_HTTP_TRIGGER_VS_OTHER;
             it = ngx_http_trigger_vs_line(st, ev->id, len);
 
             if (it == NULL) {
@@ -215,10 +222,12 @@ ngx_http_trigger_vstate_apply(ngx_http_trigger_vstate_t *st,
             break;
 
         case NGX_HTTP_TRIGGER_EV_CART_CLEAR:
+            changed |= NGX_HTTP_TRIGGER_VS_OTHER;
             st->nlines = 0;
             break;
 
         case NGX_HTTP_TRIGGER_EV_PURCHASE:
+            changed |= NGX_HTTP_TRIGGER_VS_OTHER;
             f[NGX_HTTP_TRIGGER_VS_PURCHASES]++;
             st->nlines = 0;
             break;
@@ -237,6 +246,31 @@ ngx_http_trigger_vstate_apply(ngx_http_trigger_vstate_t *st,
             break;
         }
     }
+
+    return changed;
+}
+
+
+int
+ngx_http_trigger_vstate_touch(ngx_http_trigger_vstate_t *st, int64_t now,
+    int64_t ttl)
+{
+    if (now - st->f[NGX_HTTP_TRIGGER_VS_TOUCHED]
+        < (ttl / 10 < 3600 ? ttl / 10 : 3600))
+    {
+        return 0;
+    }
+
+    st->f[NGX_HTTP_TRIGGER_VS_TOUCHED] = now;
+
+    return 1;
+}
+
+
+const char *
+ngx_http_trigger_vstate_name(size_t field)
+{
+    return ngx_http_trigger_vs_names[field];
 }
 
 

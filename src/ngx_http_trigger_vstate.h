@@ -35,6 +35,8 @@ typedef enum {
     NGX_HTTP_TRIGGER_VS_SHOWS_SINCE,    /* fs */
     NGX_HTTP_TRIGGER_VS_GROUP,          /* h: 1 "t", 2 "c" */
     NGX_HTTP_TRIGGER_VS_CLOSED,         /* y */
+    NGX_HTTP_TRIGGER_VS_TOUCHED,        /* t: the TTL last refreshed */
+    NGX_HTTP_TRIGGER_VS_VERSION,        /* w: writes to the hash */
     NGX_HTTP_TRIGGER_VS_COUNT
 } ngx_http_trigger_vs_field_e;
 
@@ -74,13 +76,27 @@ void ngx_http_trigger_vstate_field(ngx_http_trigger_vstate_t *st,
     size_t value_len);
 void ngx_http_trigger_vstate_loaded(ngx_http_trigger_vstate_t *st);
 
+/* what apply() changed besides the fields */
+#define NGX_HTTP_TRIGGER_VS_VIEWED      1
+/* the cart, or the viewed list shortened: only the script can say how */
+#define NGX_HTTP_TRIGGER_VS_OTHER       2
+
 /*
  * A request's page view (0/1) and events, as the tracking script applies
  * them; a purchase is taken as a new order (its id is checked in Redis).
+ * Returns NGX_HTTP_TRIGGER_VS_VIEWED and _OTHER as they apply.
  */
-void ngx_http_trigger_vstate_apply(ngx_http_trigger_vstate_t *st,
+int ngx_http_trigger_vstate_apply(ngx_http_trigger_vstate_t *st,
     const ngx_http_trigger_vparams_t *p, int64_t now, int pageview,
     const ngx_http_trigger_event_t *events, size_t n);
+/*
+ * The tracking script's TTL rule for a visitor who is not new: 1 when
+ * the refresh is due (once in min(1 hour, ttl / 10)), "t" set to now.
+ */
+int ngx_http_trigger_vstate_touch(ngx_http_trigger_vstate_t *st,
+    int64_t now, int64_t ttl);
+/* a field's name in the hash */
+const char *ngx_http_trigger_vstate_name(size_t field);
 /* a page view taken back */
 void ngx_http_trigger_vstate_uncount(ngx_http_trigger_vstate_t *st);
 /* the offer group (1 or 2) and when it was drawn, kept only the first */

@@ -1,6 +1,6 @@
 /*
  * The visitors' zone: each active visitor's state in shared memory (a
- * slab pool, an rbtree by visitor id, an LRU queue), and a journal of
+ * slab pool, a hash table by visitor id, an LRU queue), and a journal of
  * every change (a ring of records in the same zone) that a worker writes
  * to Redis in one script call, on a short timer or when it fills.  The
  * batch script applies each visitor's changes in order with the tracking
@@ -19,6 +19,13 @@
 #include "ngx_http_trigger_vstate.h"
 
 
+/* where a record's fields are */
+#define NGX_HTTP_TRIGGER_ZR_SEQ          2
+#define NGX_HTTP_TRIGGER_ZR_VID          10
+#define NGX_HTTP_TRIGGER_ZR_NOW          (10 + NGX_HTTP_TRIGGER_VID_LEN)
+#define NGX_HTTP_TRIGGER_ZR_VERSION      (14 + NGX_HTTP_TRIGGER_VID_LEN)
+#define NGX_HTTP_TRIGGER_ZR_CHANGED      (18 + NGX_HTTP_TRIGGER_VID_LEN)
+#define NGX_HTTP_TRIGGER_ZR_KIND         (22 + NGX_HTTP_TRIGGER_VID_LEN)
 /* records a batch takes at most, in bytes */
 #define NGX_HTTP_TRIGGER_ZONE_BATCH      (256 * 1024)
 #define NGX_HTTP_TRIGGER_ZONE_JOURNAL_MIN  (64 * 1024)
@@ -26,19 +33,34 @@
 #define NGX_HTTP_TRIGGER_ZONE_LEASE      5000
 /* a worker that stops writes what the journal held, for so long */
 #define NGX_HTTP_TRIGGER_ZONE_EXIT       3000
-/* a record's fixed part: length, seq, vid, now, kind, arg, fresh, n */
+/*
+ * A record's fixed part: length, seq, vid, now, the visitor's version it
+ * was made on, what it changed, kind, arg, fresh, n.
+ */
 #define NGX_HTTP_TRIGGER_ZONE_RECORD     (2 + 8 + NGX_HTTP_TRIGGER_VID_LEN + 4 \
-                                          + 4)
+                                          + 4 + 4 + 4)
+/* what a record changed: the fields' bits (1 << field), and these */
+#define NGX_HTTP_TRIGGER_ZONE_VIEWED     (1 << 16)
+/* the TTL refresh was due */
+#define NGX_HTTP_TRIGGER_ZONE_TOUCHED    (1 << 17)
+/* only the script can apply it: no entry, the cart, a mark, ... */
+#define NGX_HTTP_TRIGGER_ZONE_SLOW       (1 << 18)
 #define NGX_HTTP_TRIGGER_ZONE_EVENT                                         \
     (3 + NGX_HTTP_TRIGGER_ID_MAX + NGX_HTTP_TRIGGER_PROMO_MAX + 8)
 
 
-typedef struct {
-    ngx_rbtree_node_t              node;
+typedef struct ngx_http_trigger_zone_node_s  ngx_http_trigger_zone_node_t;
+
+struct ngx_http_trigger_zone_node_s {
+    /* the next entry in its bucket, the crc32 of its id */
+    ngx_http_trigger_zone_node_t  *next;
+    uint32_t                       hash;
     ngx_queue_t                    queue;
     u_char                         vid[NGX_HTTP_TRIGGER_VID_LEN];
     uint16_t                       len;
     uint16_t                       cap;
+    /* changed apart from the journal (or its records lost) */
+    u_char                         unsynced;
     /* when its state was read from Redis (ngx_current_msec) */
     ngx_msec_t                     fetched;
     /* its last record in the journal */
@@ -48,12 +70,13 @@ typedef struct {
     u_char                         code_len;
     /* the viewed list and the cart, packed (ngx_http_trigger_vstate.c) */
     u_char                         items[1];
-} ngx_http_trigger_zone_node_t;
+};
 
 
 typedef struct {
-    ngx_rbtree_t                   rbtree;
-    ngx_rbtree_node_t              sentinel;
+    /* a power of two of buckets: one cache miss a lookup, not a tree's */
+    ngx_http_trigger_zone_node_t **buckets;
+    uint32_t                       mask;
     ngx_queue_t                    lru;
 
     /* the journal: absolute byte positions in a ring */
@@ -98,18 +121,37 @@ typedef struct {
 } ngx_http_trigger_zone_batch_t;
 
 
+/* a visitor's records in a batch */
+typedef struct {
+    u_char                       **rec;
+    ngx_uint_t                     n;
+    /* the version the first was made on, what they changed */
+    uint32_t                       version;
+    uint32_t                       changed;
+    uint64_t                       last;
+    /* the TTL its key gets, if any */
+    time_t                         expire;
+} ngx_http_trigger_zone_group_t;
+
+
 static ngx_int_t ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_http_trigger_zone_node_t *ngx_http_trigger_zone_lookup(
     ngx_http_trigger_zone_t *z, u_char *vid);
+static ngx_http_trigger_zone_node_t *ngx_http_trigger_zone_find(
+    ngx_http_trigger_zone_t *z, u_char *vid);
+static void ngx_http_trigger_zone_unlink(ngx_http_trigger_zone_t *z,
+    ngx_http_trigger_zone_node_t *node);
 static ngx_http_trigger_zone_node_t *ngx_http_trigger_zone_store(
     ngx_http_trigger_zone_t *z, ngx_http_trigger_zone_node_t *node,
     u_char *vid, ngx_http_trigger_vstate_t *st);
 static void ngx_http_trigger_zone_load(ngx_http_trigger_zone_node_t *node,
     ngx_http_trigger_vstate_t *st);
 static ngx_uint_t ngx_http_trigger_zone_append(ngx_http_trigger_zone_t *z,
-    u_char *vid, u_char kind, u_char arg, u_char fresh,
-    ngx_http_trigger_event_t *events, ngx_uint_t n);
+    u_char *vid, u_char kind, u_char arg, u_char fresh, uint32_t version,
+    uint32_t changed, ngx_http_trigger_event_t *events, ngx_uint_t n);
+static uint32_t ngx_http_trigger_zone_version(
+    ngx_http_trigger_zone_node_t *node);
 static ngx_uint_t ngx_http_trigger_zone_record(ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_zone_node_t *node, ngx_http_trigger_event_t *events,
     ngx_uint_t n, ngx_uint_t pageview, ngx_uint_t wait);
@@ -118,6 +160,12 @@ static void ngx_http_trigger_zone_parse(ngx_http_trigger_ctx_t *ctx,
     void *reply);
 static void ngx_http_trigger_zone_appended(ngx_uint_t dropped);
 static ngx_int_t ngx_http_trigger_zone_flush(ngx_uint_t all);
+static ngx_http_trigger_redis_cmd_t *ngx_http_trigger_zone_batch(u_char *buf,
+    u_char *end, ngx_uint_t *records);
+static ngx_uint_t ngx_http_trigger_zone_group(u_char **recs, ngx_uint_t i,
+    ngx_uint_t n, ngx_http_trigger_zone_group_t *g);
+static int ngx_libc_cdecl ngx_http_trigger_zone_cmp(const void *one,
+    const void *two);
 static void ngx_http_trigger_zone_batch_reply(void *data, redisReply *reply);
 static void ngx_http_trigger_zone_timer(ngx_event_t *ev);
 static void ngx_http_trigger_zone_arm(void);
@@ -132,12 +180,20 @@ static void ngx_http_trigger_ring_read(ngx_http_trigger_zone_sh_t *sh,
  * KEYS: the journals' hash (each nginx's last record applied).  ARGV:
  * the key prefix, visit timeout, ttl, viewed max, cart max, cap period,
  * a new visitor's ttl, history ttl, lapse, this nginx's journal (its
- * zone's random id), then per record: its sequence number, the visitor
- * id, now, the kind ("t" tracked: arg = page view 0/1, fresh = a new
- * visitor 0/1; "u" a page view taken back; "m" the offer group drawn:
- * arg = "t" or "c"), fresh, the events' count, then per event: code,
- * id, number, promo.  Returns the last record applied.  Purchases are
- * never journaled: their order ids and codes are checked as they come.
+ * zone's random id), the batch's first and last sequence numbers, then
+ * per visitor: its key, the version ("w") its records were made on ("":
+ * none to check), the count of the arguments that follow before its
+ * records: the version after them, the fields and their values after
+ * them, and when the count is even, the expiry to set (negative: its
+ * orders' too); then its records in one string: per record its
+ * sequence number, now, the kind ("t" tracked: arg = page view 0/1,
+ * fresh = a new visitor 0/1; "u" a page view taken back; "m" the offer
+ * group drawn: arg = "t" or "c"), arg, fresh, the events' count, then per
+ * event: code, id, number, "-".  A visitor whose hash is still at that
+ * version (nobody else wrote it since) gets the fields in one HSET; any
+ * other has its records applied in order by the tracking script's
+ * functions.  Returns the last record applied.  Purchases are never
+ * journaled: their order ids and codes are checked as they come.
  */
 
 const char  ngx_http_trigger_batch_call[] =
@@ -147,44 +203,66 @@ const char  ngx_http_trigger_batch_call[] =
     "P.cap_period, P.hist_ttl = tonumber(ARGV[6]), tonumber(ARGV[8])\n"
     "P.lapse = tonumber(ARGV[9])\n"
     "local done = tonumber(redis.call('HGET', KEYS[1], ARGV[10])) or 0\n"
-    "local top, states, list = done, {}, {}\n"
+    "local fast = tonumber(ARGV[11]) > done\n"
     "local function code(promo) return prefix .. 'code:' .. promo end\n"
-    "local i, full, n = 11, {}, #ARGV\n"
-    "while i <= n do\n"
-    "  if ARGV[i + 6] ~= '0' or ARGV[i + 3] == 'm' then\n"
-    "    full[ARGV[i + 1]] = true\n"
+    "local function full(key, recs)\n"
+    "  local t, light, st, j = {}, true, nil, 1\n"
+    "  for w in string.gmatch(recs, '%S+') do t[#t + 1] = w end\n"
+    "  while j <= #t do\n"
+    "    if t[j + 5] ~= '0' or t[j + 2] == 'm' then light = false end\n"
+    "    j = j + 6 + 4 * t[j + 5]\n"
     "  end\n"
-    "  i = i + 7 + 4 * ARGV[i + 6]\n"
-    "end\n"
-    "i = 11\n"
-    "while i <= n do\n"
-    "  local seq, vid, now = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2]\n"
-    "  local kind, arg = ARGV[i + 3], ARGV[i + 4]\n"
-    "  local last = i + 6 + 4 * ARGV[i + 6]\n"
-    "  local nows, now = now, tonumber(now)\n"
-    "  if seq > done then\n"
-    "    local st = states[vid]\n"
-    "    if not st then\n"
-    "      local key = prefix .. '{' .. vid .. '}'\n"
-    "      st = load(key, key .. ':o', not full[vid])\n"
-    "      states[vid] = st\n"
-    "      list[#list + 1] = st\n"
+    "  j = 1\n"
+    "  while j <= #t do\n"
+    "    local nows, kind, arg = t[j + 1], t[j + 2], t[j + 3]\n"
+    "    local last = j + 5 + 4 * t[j + 5]\n"
+    "    if tonumber(t[j]) > done then\n"
+    "      st = st or load(key, key .. ':o', light)\n"
+    "      if kind == 't' then\n"
+    "        local fresh = t[j + 4] == '1' and fresh_ttl or 0\n"
+    "        apply(st, tonumber(nows), nows, tonumber(arg), fresh, t, j + 6,\n"
+    "              last, code)\n"
+    "      else\n"
+    "        st.nw = st.nw + 1\n"
+    "        if kind == 'u' then\n"
+    "          local d = tonumber(st.h.d)\n"
+    "          if d and d > 0 then set(st, 'd', d - 1) end\n"
+    "        elseif not st.h.h then\n"
+    "          set(st, 'h', arg); set(st, 'e', nows)\n"
+    "        end\n"
+    "      end\n"
     "    end\n"
-    "    if kind == 't' then\n"
-    "      local fresh = ARGV[i + 5] == '1' and fresh_ttl or 0\n"
-    "      apply(st, now, nows, tonumber(arg), fresh, ARGV, i + 7, last,\n"
-    "            code)\n"
-    "    elseif kind == 'u' then\n"
-    "      local d = tonumber(st.h.d)\n"
-    "      if d and d > 0 then set(st, 'd', d - 1) end\n"
-    "    elseif not st.h.h then\n"
-    "      set(st, 'h', arg); set(st, 'e', nows)\n"
-    "    end\n"
-    "    top = seq\n"
+    "    j = last + 1\n"
     "  end\n"
-    "  i = last + 1\n"
+    "  if st then store(st) end\n"
     "end\n"
-    "for _, st in ipairs(list) do store(st) end\n"
+    "local i, n = 13, #ARGV\n"
+    "while i <= n do\n"
+    "  local key, ver = ARGV[i], ARGV[i + 1]\n"
+    "  local nf, hit = tonumber(ARGV[i + 2]), false\n"
+    "  if fast and ver ~= '' then\n"
+    "    if P.hist_ttl > 0 then\n"
+    "      local v = redis.call('HMGET', key, 'w', 'em')\n"
+    "      hit = (v[1] or '0') == ver and not v[2]\n"
+    "    else\n"
+    "      hit = (redis.call('HGET', key, 'w') or '0') == ver\n"
+    "    end\n"
+    "  end\n"
+    "  if hit then\n"
+    "    local e = i + 2 + nf\n"
+    "    if nf % 2 == 0 then e = e - 1 end\n"
+    "    redis.call('HSET', key, 'w', ARGV[i + 3], unpack(ARGV, i + 4, e))\n"
+    "    if nf % 2 == 0 then\n"
+    "      local exp = tonumber(ARGV[e + 1])\n"
+    "      redis.call('EXPIRE', key, math.abs(exp))\n"
+    "      if exp < 0 then redis.call('EXPIRE', key .. ':o', P.ttl) end\n"
+    "    end\n"
+    "  else\n"
+    "    full(key, ARGV[i + 3 + nf])\n"
+    "  end\n"
+    "  i = i + 4 + nf\n"
+    "end\n"
+    "local top = math.max(done, tonumber(ARGV[12]))\n"
     "redis.call('HSET', KEYS[1], ARGV[10], top)\n"
     "redis.call('EXPIRE', KEYS[1], 86400)\n"
     "return top\n";
@@ -204,6 +282,8 @@ static ngx_http_trigger_main_conf_t  *ngx_http_trigger_zone_conf;
 static ngx_http_trigger_zone_t       *ngx_http_trigger_zone;
 /* a visitor's state being worked on: one at a time in a worker */
 static ngx_http_trigger_vstate_t      ngx_http_trigger_zone_st;
+/* an entry's state for a batch */
+static ngx_http_trigger_vstate_t      ngx_http_trigger_zone_fst;
 static u_char                        *ngx_http_trigger_zone_buf;
 static ngx_event_t                    ngx_http_trigger_zone_ev;
 static ngx_connection_t               ngx_http_trigger_zone_dummy;
@@ -318,7 +398,7 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_trigger_zone_t  *oz = data;
 
-    size_t                          len;
+    size_t                          len, n;
     uint32_t                        prefix;
     uint64_t                        instance;
     ngx_queue_t                    *q;
@@ -346,9 +426,11 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
                 q = ngx_queue_head(&z->sh->lru);
                 zn = ngx_queue_data(q, ngx_http_trigger_zone_node_t, queue);
                 ngx_queue_remove(q);
-                ngx_rbtree_delete(&z->sh->rbtree, &zn->node);
                 ngx_slab_free_locked(z->shpool, zn);
             }
+
+            ngx_memzero(z->sh->buckets,
+                        (z->sh->mask + 1) * sizeof(z->sh->buckets[0]));
 
             z->sh->prefix = prefix;
 
@@ -372,8 +454,19 @@ ngx_http_trigger_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memzero(sh, sizeof(ngx_http_trigger_zone_sh_t));
 
-    ngx_rbtree_init(&sh->rbtree, &sh->sentinel, ngx_rbtree_insert_value);
     ngx_queue_init(&sh->lru);
+
+    /* a bucket for every 256 bytes of the zone: entries take more */
+    for (n = 1024; n < shm_zone->shm.size / 256; n *= 2) { /* void */ }
+
+    sh->buckets = ngx_slab_alloc(z->shpool,
+                                 n * sizeof(ngx_http_trigger_zone_node_t *));
+    if (sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(sh->buckets, n * sizeof(ngx_http_trigger_zone_node_t *));
+    sh->mask = n - 1;
 
     sh->ring = ngx_slab_alloc(z->shpool, z->journal);
     if (sh->ring == NULL) {
@@ -557,6 +650,8 @@ ngx_http_trigger_zone_settle(ngx_http_trigger_ctx_t *ctx, redisReply *reply)
 
         if (node) {
             node->fetched = ngx_current_msec;
+            /* Redis's state, its records yet to come: not what they count */
+            node->unsynced = node->jseq > z->sh->acked;
         }
     }
 
@@ -588,7 +683,9 @@ ngx_http_trigger_zone_record(ngx_http_trigger_ctx_t *ctx,
     ngx_http_trigger_zone_node_t *node, ngx_http_trigger_event_t *events,
     ngx_uint_t n, ngx_uint_t pageview, ngx_uint_t wait)
 {
-    ngx_uint_t                     dropped;
+    int64_t                        before[NGX_HTTP_TRIGGER_VS_COUNT];
+    uint32_t                       changed, version;
+    ngx_uint_t                     i, dropped;
     ngx_http_trigger_zone_t       *z;
     ngx_http_trigger_vparams_t     p;
     ngx_http_trigger_vstate_t     *st;
@@ -610,14 +707,56 @@ ngx_http_trigger_zone_record(ngx_http_trigger_ctx_t *ctx,
         ngx_http_trigger_vstate_init(st);
     }
 
-    ngx_http_trigger_vstate_apply(st, &p, ngx_time(), pageview, events, n);
+    /*
+     * What the record changed, for the batch to write the fields'
+     * values rather than run the script, while the entry is all Redis
+     * has had for the visitor (see ngx_http_trigger_zone_flush()).
+     */
+
+    ngx_memcpy(before, st->f, sizeof(before));
+
+    i = ngx_http_trigger_vstate_apply(st, &p, ngx_time(), pageview, events,
+                                      n);
+
+    changed = ((i & NGX_HTTP_TRIGGER_VS_VIEWED) ? NGX_HTTP_TRIGGER_ZONE_VIEWED
+                                                : 0)
+              | ((i & NGX_HTTP_TRIGGER_VS_OTHER) ? NGX_HTTP_TRIGGER_ZONE_SLOW
+                                                 : 0);
+
+    if (node == NULL ? !ctx->new_visitor : node->unsynced) {
+        changed |= NGX_HTTP_TRIGGER_ZONE_SLOW;
+    }
+
+    /* a new visitor's key expires as such, the others' TTL refreshed */
+    if (!(ctx->new_visitor && tmcf->new_visitor_ttl)
+        && ngx_http_trigger_vstate_touch(st, ngx_time(), tmcf->ttl))
+    {
+        changed |= NGX_HTTP_TRIGGER_ZONE_TOUCHED;
+    }
+
+    for (i = 0; i < NGX_HTTP_TRIGGER_VS_VERSION; i++) {
+        if (st->f[i] != before[i] && i != NGX_HTTP_TRIGGER_VS_GROUP) {
+            changed |= 1 << i;
+        }
+    }
+
+    /* the first page view writes these even when they are 0 */
+    if (before[NGX_HTTP_TRIGGER_VS_LAST] == 0) {
+        changed |= (1 << NGX_HTTP_TRIGGER_VS_VISITS)
+                   | (1 << NGX_HTTP_TRIGGER_VS_DEPTH)
+                   | (1 << NGX_HTTP_TRIGGER_VS_START)
+                   | (1 << NGX_HTTP_TRIGGER_VS_GAP);
+    }
+
+    version = (uint32_t) st->f[NGX_HTTP_TRIGGER_VS_VERSION]++;
 
     if (node || ctx->new_visitor) {
         node = ngx_http_trigger_zone_store(z, node, ctx->cookie, st);
     }
 
     dropped = ngx_http_trigger_zone_append(z, ctx->cookie, 't', pageview,
-                                           ctx->new_visitor, events, n);
+                                           ctx->new_visitor, version, changed,
+                                           events, n);
 
     if (node) {
         node->jseq = z->sh->seq;
@@ -723,9 +862,14 @@ ngx_http_trigger_zone_apply(ngx_http_request_t *r,
 
     if (node) {
         ngx_http_trigger_zone_load(node, st);
-        ngx_http_trigger_vstate_apply(st, &p, ngx_time(), pageview, events,
-                                      nevents);
-        (void) ngx_http_trigger_zone_store(z, node, ctx->cookie, st);
+        (void) ngx_http_trigger_vstate_apply(st, &p, ngx_time(), pageview,
+                                             events, nevents);
+        node = ngx_http_trigger_zone_store(z, node, ctx->cookie, st);
+
+        /* Redis gets these changes from the script, not from the batch */
+        if (node) {
+            node->unsynced = 1;
+        }
     }
 
     ngx_shmtx_unlock(&z->shpool->mutex);
@@ -809,7 +953,8 @@ ngx_http_trigger_zone_uncount(ngx_http_request_t *r,
     }
 
     dropped = ngx_http_trigger_zone_append(z, ctx->cookie, 'u', 0, 0,
-                                           NULL, 0);
+                                           ngx_http_trigger_zone_version(node),
+                                           NGX_HTTP_TRIGGER_ZONE_SLOW, NULL, 0);
     if (node) {
         node->jseq = z->sh->seq;
     }
@@ -841,7 +986,8 @@ ngx_http_trigger_zone_mark(ngx_http_request_t *r,
 
     dropped = ngx_http_trigger_zone_append(z, ctx->cookie, 'm',
                                            group == 1 ? 't' : 'c', 0,
-                                           NULL, 0);
+                                           ngx_http_trigger_zone_version(node),
+                                           NGX_HTTP_TRIGGER_ZONE_SLOW, NULL, 0);
     if (node) {
         node->jseq = z->sh->seq;
     }
@@ -854,37 +1000,67 @@ ngx_http_trigger_zone_mark(ngx_http_request_t *r,
 }
 
 
+/* the version a record is made on, one more for the entry */
+
+static uint32_t
+ngx_http_trigger_zone_version(ngx_http_trigger_zone_node_t *node)
+{
+    return node ? (uint32_t) node->f[NGX_HTTP_TRIGGER_VS_VERSION]++ : 0;
+}
+
+
 static ngx_http_trigger_zone_node_t *
 ngx_http_trigger_zone_lookup(ngx_http_trigger_zone_t *z, u_char *vid)
 {
+    ngx_http_trigger_zone_node_t  *zn;
+
+    zn = ngx_http_trigger_zone_find(z, vid);
+
+    if (zn) {
+        ngx_queue_remove(&zn->queue);
+        ngx_queue_insert_head(&z->sh->lru, &zn->queue);
+    }
+
+    return zn;
+}
+
+
+/* a visitor's entry, its place in the LRU queue left as it is */
+
+static ngx_http_trigger_zone_node_t *
+ngx_http_trigger_zone_find(ngx_http_trigger_zone_t *z, u_char *vid)
+{
     uint32_t                       hash;
-    ngx_rbtree_node_t             *node, *sentinel;
     ngx_http_trigger_zone_node_t  *zn;
 
     hash = ngx_crc32_short(vid, NGX_HTTP_TRIGGER_VID_LEN);
 
-    node = z->sh->rbtree.root;
-    sentinel = z->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        zn = (ngx_http_trigger_zone_node_t *) node;
-
-        if (ngx_memcmp(vid, zn->vid, NGX_HTTP_TRIGGER_VID_LEN) == 0) {
-            ngx_queue_remove(&zn->queue);
-            ngx_queue_insert_head(&z->sh->lru, &zn->queue);
+    for (zn = z->sh->buckets[hash & z->sh->mask]; zn; zn = zn->next) {
+        if (zn->hash == hash
+            && ngx_memcmp(vid, zn->vid, NGX_HTTP_TRIGGER_VID_LEN) == 0)
+        {
             return zn;
         }
-
-        node = node->right;
     }
 
     return NULL;
+}
+
+
+/* an entry out of its bucket */
+
+static void
+ngx_http_trigger_zone_unlink(ngx_http_trigger_zone_t *z,
+    ngx_http_trigger_zone_node_t *node)
+{
+    ngx_http_trigger_zone_node_t  **p;
+
+    for (p = &z->sh->buckets[node->hash & z->sh->mask]; *p; p = &(*p)->next) {
+        if (*p == node) {
+            *p = node->next;
+            return;
+        }
+    }
 }
 
 
@@ -947,7 +1123,7 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
             }
 
             ngx_queue_remove(q);
-            ngx_rbtree_delete(&z->sh->rbtree, &zn->node);
+            ngx_http_trigger_zone_unlink(z, zn);
             ngx_slab_free_locked(z->shpool, zn);
         }
 
@@ -960,18 +1136,21 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
         if (old) {
             node->fetched = old->fetched;
             node->jseq = old->jseq;
+            node->unsynced = old->unsynced;
             ngx_queue_remove(&old->queue);
-            ngx_rbtree_delete(&z->sh->rbtree, &old->node);
+            ngx_http_trigger_zone_unlink(z, old);
             ngx_slab_free_locked(z->shpool, old);
 
         } else {
             node->fetched = ngx_current_msec;
             node->jseq = 0;
+            node->unsynced = 0;
         }
 
         ngx_memcpy(node->vid, vid, NGX_HTTP_TRIGGER_VID_LEN);
-        node->node.key = ngx_crc32_short(vid, NGX_HTTP_TRIGGER_VID_LEN);
-        ngx_rbtree_insert(&z->sh->rbtree, &node->node);
+        node->hash = ngx_crc32_short(vid, NGX_HTTP_TRIGGER_VID_LEN);
+        node->next = z->sh->buckets[node->hash & z->sh->mask];
+        z->sh->buckets[node->hash & z->sh->mask] = node;
         ngx_queue_insert_head(&z->sh->lru, &node->queue);
     }
 
@@ -991,15 +1170,17 @@ ngx_http_trigger_zone_store(ngx_http_trigger_zone_t *z,
 
 static ngx_uint_t
 ngx_http_trigger_zone_append(ngx_http_trigger_zone_t *z, u_char *vid,
-    u_char kind, u_char arg, u_char fresh, ngx_http_trigger_event_t *events,
-    ngx_uint_t n)
+    u_char kind, u_char arg, u_char fresh, uint32_t version, uint32_t changed,
+    ngx_http_trigger_event_t *events, ngx_uint_t n)
 {
-    u_char                      *p, *buf;
-    size_t                       len;
-    uint16_t                     rlen, old;
-    uint32_t                     now;
-    ngx_uint_t                   i, dropped;
-    ngx_http_trigger_zone_sh_t  *sh;
+    u_char                        *p, *buf;
+    u_char                         lost[NGX_HTTP_TRIGGER_VID_LEN];
+    size_t                         len;
+    uint16_t                       rlen, old;
+    uint32_t                       now;
+    ngx_uint_t                     i, dropped;
+    ngx_http_trigger_zone_sh_t    *sh;
+    ngx_http_trigger_zone_node_t  *zn;
 
     sh = z->sh;
     buf = ngx_http_trigger_zone_buf;
@@ -1010,6 +1191,8 @@ ngx_http_trigger_zone_append(ngx_http_trigger_zone_t *z, u_char *vid,
     p = ngx_cpymem(p, &sh->seq, 8);
     p = ngx_cpymem(p, vid, NGX_HTTP_TRIGGER_VID_LEN);
     p = ngx_cpymem(p, &now, 4);
+    p = ngx_cpymem(p, &version, 4);
+    p = ngx_cpymem(p, &changed, 4);
     *p++ = kind;
     *p++ = arg;
     *p++ = fresh;
@@ -1033,6 +1216,15 @@ ngx_http_trigger_zone_append(ngx_http_trigger_zone_t *z, u_char *vid,
 
     while (sh->size - (sh->head - sh->tail) < rlen) {
         ngx_http_trigger_ring_read(sh, sh->tail, (u_char *) &old, 2);
+        ngx_http_trigger_ring_read(sh, sh->tail + 2 + 8, lost,
+                                   NGX_HTTP_TRIGGER_VID_LEN);
+
+        /* Redis will not have what its entry counts */
+        zn = ngx_http_trigger_zone_find(z, lost);
+        if (zn) {
+            zn->unsynced = 1;
+        }
+
         sh->tail += old;
         sh->dropped++;
         dropped++;
@@ -1120,24 +1312,18 @@ ngx_http_trigger_zone_pending(void)
 static ngx_int_t
 ngx_http_trigger_zone_flush(ngx_uint_t all)
 {
-    u_char                         *p, *end, *buf;
-    u_char                          id[64 + sizeof("journal")];
-    size_t                          size, len, klen;
+    u_char                         *buf;
     uint16_t                        rlen;
-    uint32_t                        now;
-    uint64_t                        start, stop, seq, last;
-    int64_t                         num;
-    ngx_uint_t                      i, n, nargs, records;
+    uint64_t                        start, stop, last;
+    ngx_uint_t                      records;
     ngx_pid_t                       pid;
     ngx_http_trigger_zone_t        *z;
     ngx_http_trigger_zone_sh_t     *sh;
     ngx_http_trigger_redis_cmd_t   *cmd;
     ngx_http_trigger_zone_batch_t  *b;
-    ngx_http_trigger_main_conf_t   *tmcf;
 
     z = ngx_http_trigger_zone;
     sh = z->sh;
-    tmcf = ngx_http_trigger_zone_conf;
     buf = ngx_http_trigger_zone_buf;
 
     for ( ;; ) {
@@ -1184,34 +1370,16 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
 
         ngx_shmtx_unlock(&z->shpool->mutex);
 
-        /* the arguments: count first, then fill */
-
-        end = buf + (stop - start);
-        nargs = 0;
-        size = 0;
-        records = 0;
-
-        for (p = buf; p < end; p += rlen) {
-            ngx_memcpy(&rlen, p, 2);
-            n = p[NGX_HTTP_TRIGGER_ZONE_RECORD - 1];
-            nargs += 7 + 4 * n;
-            size += rlen + 4 * NGX_INT64_LEN + n * (2 * NGX_INT64_LEN);
-            records++;
-        }
-
-        klen = tmcf->key_prefix.len + sizeof("journal") - 1;
-
-        cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_batch_script,
-                                                2 + 10 + nargs,
-                                                NGX_INT64_LEN + klen
-                                                + tmcf->key_prefix.len
-                                                + 8 * NGX_INT64_LEN + 16
-                                                + size);
+        cmd = ngx_http_trigger_zone_batch(buf, buf + (stop - start), &records);
         b = ngx_alloc(sizeof(ngx_http_trigger_zone_batch_t), ngx_cycle->log);
 
         if (cmd == NULL || b == NULL) {
             if (cmd) {
                 ngx_free(cmd);
+            }
+
+            if (b) {
+                ngx_free(b);
             }
 
             ngx_http_trigger_zone_release();
@@ -1220,66 +1388,6 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
 
         b->end = stop;
         b->seq = last;
-
-        ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
-
-        ngx_sprintf(id, "%Vjournal", &tmcf->key_prefix);
-        ngx_http_trigger_redis_cmd_arg(cmd, id, klen);
-
-        ngx_http_trigger_redis_cmd_arg(cmd, tmcf->key_prefix.data,
-                                       tmcf->key_prefix.len);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->visit_timeout);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->ttl);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->viewed_max);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cart_max);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cap.period);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->new_visitor_ttl);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.history);
-        ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.lapse);
-        ngx_sprintf(id, "%016xL", sh->instance);
-        ngx_http_trigger_redis_cmd_arg(cmd, id, 16);
-
-        for (p = buf; p < end; p += rlen) {
-            u_char  *q;
-
-            ngx_memcpy(&rlen, p, 2);
-            q = p + 2;
-
-            ngx_memcpy(&seq, q, 8);
-            q += 8;
-            ngx_http_trigger_redis_cmd_arg_int(cmd, (int64_t) seq);
-            ngx_http_trigger_redis_cmd_arg(cmd, q, NGX_HTTP_TRIGGER_VID_LEN);
-            q += NGX_HTTP_TRIGGER_VID_LEN;
-            ngx_memcpy(&now, q, 4);
-            q += 4;
-            ngx_http_trigger_redis_cmd_arg_int(cmd, now);
-            ngx_http_trigger_redis_cmd_arg(cmd, q, 1);
-
-            if (q[0] == 't') {
-                ngx_http_trigger_redis_cmd_arg_int(cmd, q[1]);
-            } else {
-                ngx_http_trigger_redis_cmd_arg(cmd, q + 1, 1);
-            }
-
-            ngx_http_trigger_redis_cmd_arg_int(cmd, q[2]);
-            n = q[3];
-            ngx_http_trigger_redis_cmd_arg_int(cmd, n);
-            q += 4;
-
-            for (i = 0; i < n; i++) {
-                ngx_http_trigger_redis_cmd_arg(cmd, (u_char *)
-                                        &ngx_http_trigger_event_codes[q[0]],
-                                        1);
-                len = q[1];
-                ngx_http_trigger_redis_cmd_arg(cmd, q + 2, len);
-                q += 2 + len;
-                len = q[0];
-                ngx_memcpy(&num, q + 1 + len, 8);
-                ngx_http_trigger_redis_cmd_arg_int(cmd, num);
-                ngx_http_trigger_redis_cmd_arg(cmd, q + 1, len);
-                q += 1 + len + 8;
-            }
-        }
 
         if (ngx_http_trigger_redis_eval(ngx_http_trigger_redis_pages, cmd,
                                         ngx_http_trigger_zone_batch_reply, b)
@@ -1300,6 +1408,320 @@ ngx_http_trigger_zone_flush(ngx_uint_t all)
             return NGX_OK;
         }
     }
+}
+
+
+/*
+ * The batch script's arguments for the records in buf, per visitor (see
+ * ngx_http_trigger_batch_call).  A visitor's values are sent when its
+ * entry has nothing but these records since the version the first was
+ * made on: no later record, no change made apart from the journal, one
+ * version more per record; Redis applies them only if its hash is still
+ * at that version.
+ */
+
+static ngx_http_trigger_redis_cmd_t *
+ngx_http_trigger_zone_batch(u_char *buf, u_char *end, ngx_uint_t *records)
+{
+    u_char                         *p, *q, *r, *rb, **recs;
+    u_char                          id[64 + sizeof("journal")];
+    size_t                          size, len, klen, plen;
+    int64_t                         num, expire;
+    uint16_t                        rlen;
+    uint32_t                        now;
+    uint64_t                        seq, last;
+    ngx_uint_t                      i, j, k, n, nargs, nf, fast;
+    ngx_http_trigger_zone_t        *z;
+    ngx_http_trigger_vstate_t      *st;
+    ngx_http_trigger_redis_cmd_t   *cmd;
+    ngx_http_trigger_zone_node_t   *node;
+    ngx_http_trigger_zone_group_t   g;
+    ngx_http_trigger_main_conf_t   *tmcf;
+
+    z = ngx_http_trigger_zone;
+    tmcf = ngx_http_trigger_zone_conf;
+    st = &ngx_http_trigger_zone_fst;
+
+    n = 0;
+
+    for (p = buf; p < end; p += rlen) {
+        ngx_memcpy(&rlen, p, 2);
+        n++;
+    }
+
+    *records = n;
+
+    recs = ngx_alloc(n * sizeof(u_char *), ngx_cycle->log);
+    if (recs == NULL) {
+        return NULL;
+    }
+
+    /* each visitor's records together, in their order */
+
+    for (p = buf, i = 0; p < end; p += rlen, i++) {
+        ngx_memcpy(&rlen, p, 2);
+        recs[i] = p;
+    }
+
+    ngx_memcpy(&last, recs[n - 1] + NGX_HTTP_TRIGGER_ZR_SEQ, 8);
+
+    ngx_qsort(recs, n, sizeof(u_char *), ngx_http_trigger_zone_cmp);
+
+    /* the arguments: count first, then fill */
+
+    nargs = 0;
+    size = 0;
+
+    for (i = 0; i < n; /* void */) {
+        i = ngx_http_trigger_zone_group(recs, i, n, &g);
+        nargs += 4;
+        size += tmcf->key_prefix.len + NGX_HTTP_TRIGGER_VID_LEN
+                + 3 * NGX_INT64_LEN;
+
+        if (!(g.changed & NGX_HTTP_TRIGGER_ZONE_SLOW)) {
+            k = NGX_HTTP_TRIGGER_VS_COUNT + 1
+                + ((g.changed & NGX_HTTP_TRIGGER_ZONE_VIEWED)
+                   ? tmcf->viewed_max : 0);
+            nargs += 2 * k;
+            size += k * (2 * NGX_INT64_LEN + NGX_HTTP_TRIGGER_ID_MAX);
+        }
+
+        for (j = 0; j < g.n; j++) {
+            ngx_memcpy(&rlen, g.rec[j], 2);
+            size += 2 * rlen + 8 * NGX_INT64_LEN;
+        }
+    }
+
+    klen = tmcf->key_prefix.len + sizeof("journal") - 1;
+
+    cmd = ngx_http_trigger_redis_cmd_create(&ngx_http_trigger_batch_script,
+                                            2 + 12 + nargs,
+                                            NGX_INT64_LEN + klen
+                                            + tmcf->key_prefix.len
+                                            + 10 * NGX_INT64_LEN + 16
+                                            + 2 * size);
+    rb = ngx_alloc(size, ngx_cycle->log);
+
+    if (cmd == NULL || rb == NULL) {
+        if (cmd) {
+            ngx_free(cmd);
+        }
+
+        if (rb) {
+            ngx_free(rb);
+        }
+
+        ngx_free(recs);
+        return NULL;
+    }
+
+    ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "1", 1);
+
+    ngx_sprintf(id, "%Vjournal", &tmcf->key_prefix);
+    ngx_http_trigger_redis_cmd_arg(cmd, id, klen);
+
+    ngx_http_trigger_redis_cmd_arg(cmd, tmcf->key_prefix.data,
+                                   tmcf->key_prefix.len);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->visit_timeout);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->ttl);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->viewed_max);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cart_max);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->cap.period);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->new_visitor_ttl);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.history);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, tmcf->sender.lapse);
+    ngx_sprintf(id, "%016xL", z->sh->instance);
+    ngx_http_trigger_redis_cmd_arg(cmd, id, 16);
+
+    /* the first and the last sequence numbers */
+    ngx_memcpy(&seq, buf + NGX_HTTP_TRIGGER_ZR_SEQ, 8);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, (int64_t) seq);
+    ngx_http_trigger_redis_cmd_arg_int(cmd, (int64_t) last);
+
+    for (i = 0; i < n; /* void */) {
+        i = ngx_http_trigger_zone_group(recs, i, n, &g);
+        r = g.rec[0] + NGX_HTTP_TRIGGER_ZR_VID;
+
+        ngx_shmtx_lock(&z->shpool->mutex);
+
+        node = ngx_http_trigger_zone_find(z, r);
+
+        fast = !(g.changed & NGX_HTTP_TRIGGER_ZONE_SLOW)
+               && node && !node->unsynced && node->jseq == g.last
+               && (uint32_t) node->f[NGX_HTTP_TRIGGER_VS_VERSION]
+                  == g.version + g.n;
+
+        if (fast) {
+            ngx_http_trigger_zone_load(node, st);
+        }
+
+        ngx_shmtx_unlock(&z->shpool->mutex);
+
+        q = ngx_sprintf(rb, "%V{%*s}", &tmcf->key_prefix,
+                        (size_t) NGX_HTTP_TRIGGER_VID_LEN, r);
+        ngx_http_trigger_redis_cmd_arg(cmd, rb, q - rb);
+
+        if (!fast) {
+            ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "", 0);
+            ngx_http_trigger_redis_cmd_arg(cmd, (u_char *) "0", 1);
+
+        } else {
+            ngx_http_trigger_redis_cmd_arg_int(cmd, g.version);
+
+            nf = 0;
+
+            for (k = 0; k < NGX_HTTP_TRIGGER_VS_VERSION; k++) {
+                nf += (g.changed >> k) & 1;
+            }
+
+            if (g.changed & NGX_HTTP_TRIGGER_ZONE_VIEWED) {
+                nf += st->nviewed;
+            }
+
+            ngx_http_trigger_redis_cmd_arg_int(cmd, 1 + 2 * nf
+                                                    + (g.expire != 0));
+            ngx_http_trigger_redis_cmd_arg_int(cmd, g.version + g.n);
+
+            for (k = 0; k < NGX_HTTP_TRIGGER_VS_VERSION; k++) {
+                if (g.changed & (1 << k)) {
+                    q = (u_char *) ngx_http_trigger_vstate_name(k);
+                    ngx_http_trigger_redis_cmd_arg(cmd, q, ngx_strlen(q));
+                    ngx_http_trigger_redis_cmd_arg_int(cmd, st->f[k]);
+                }
+            }
+
+            for (k = 0; (g.changed & NGX_HTTP_TRIGGER_ZONE_VIEWED)
+                        && k < st->nviewed; k++)
+            {
+                q = ngx_sprintf(id, "v%ui", k + 1);
+                ngx_http_trigger_redis_cmd_arg(cmd, id, q - id);
+                ngx_http_trigger_redis_cmd_arg(cmd, st->viewed[k].sku,
+                                               st->viewed[k].len);
+            }
+
+            if (g.expire) {
+                expire = g.expire;
+
+                if ((g.changed & NGX_HTTP_TRIGGER_ZONE_TOUCHED)
+                    && st->f[NGX_HTTP_TRIGGER_VS_PURCHASES] > 0)
+                {
+                    expire = -expire;
+                }
+
+                ngx_http_trigger_redis_cmd_arg_int(cmd, expire);
+            }
+        }
+
+        /* the records, for the script if the version is not Redis's */
+
+        q = rb;
+
+        for (j = 0; j < g.n; j++) {
+            r = g.rec[j];
+            ngx_memcpy(&seq, r + NGX_HTTP_TRIGGER_ZR_SEQ, 8);
+            ngx_memcpy(&now, r + NGX_HTTP_TRIGGER_ZR_NOW, 4);
+            r += NGX_HTTP_TRIGGER_ZR_KIND;
+
+            q = ngx_sprintf(q, "%uL %uD %c ", seq, now, r[0]);
+            q = (r[0] == 'm') ? ngx_sprintf(q, "%c", r[1])
+                              : ngx_sprintf(q, "%ud", (ngx_uint_t) r[1]);
+            q = ngx_sprintf(q, " %ud %ud ", (ngx_uint_t) r[2],
+                            (ngx_uint_t) r[3]);
+
+            k = r[3];
+            r += 4;
+
+            while (k--) {
+                len = r[1];
+                plen = r[2 + len];
+                ngx_memcpy(&num, r + 3 + len + plen, 8);
+
+                /* an event without an id (the cart cleared) has a "-" */
+                q = ngx_sprintf(q, "%c %*s%s %L - ",
+                                ngx_http_trigger_event_codes[r[0]],
+                                len, r + 2, len ? "" : "-", num);
+                r += 3 + len + plen + 8;
+            }
+        }
+
+        ngx_http_trigger_redis_cmd_arg(cmd, rb, q - rb);
+    }
+
+    ngx_free(rb);
+    ngx_free(recs);
+
+    return cmd;
+}
+
+
+/* a visitor's records from recs[i]; the index after them */
+
+static ngx_uint_t
+ngx_http_trigger_zone_group(u_char **recs, ngx_uint_t i, ngx_uint_t n,
+    ngx_http_trigger_zone_group_t *g)
+{
+    u_char                        *r;
+    uint32_t                       changed;
+    ngx_http_trigger_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_trigger_zone_conf;
+
+    g->rec = &recs[i];
+    g->n = 0;
+    g->changed = 0;
+    g->expire = 0;
+    ngx_memcpy(&g->version, recs[i] + NGX_HTTP_TRIGGER_ZR_VERSION, 4);
+
+    for ( /* void */ ; i < n; i++) {
+        r = recs[i];
+
+        if (ngx_memcmp(r + NGX_HTTP_TRIGGER_ZR_VID,
+                       g->rec[0] + NGX_HTTP_TRIGGER_ZR_VID,
+                       NGX_HTTP_TRIGGER_VID_LEN)
+            != 0)
+        {
+            break;
+        }
+
+        ngx_memcpy(&changed, r + NGX_HTTP_TRIGGER_ZR_CHANGED, 4);
+        g->changed |= changed;
+
+        /* the last expiry the script would set */
+        if (r[NGX_HTTP_TRIGGER_ZR_KIND + 2] && tmcf->new_visitor_ttl) {
+            g->expire = tmcf->new_visitor_ttl;
+
+        } else if (changed & NGX_HTTP_TRIGGER_ZONE_TOUCHED) {
+            g->expire = tmcf->ttl;
+        }
+
+        g->n++;
+    }
+
+    ngx_memcpy(&g->last, recs[i - 1] + NGX_HTTP_TRIGGER_ZR_SEQ, 8);
+
+    return i;
+}
+
+
+/* by visitor, then in the journal's order */
+
+static int ngx_libc_cdecl
+ngx_http_trigger_zone_cmp(const void *one, const void *two)
+{
+    u_char  *a, *b;
+    int      rc;
+
+    a = *(u_char **) one;
+    b = *(u_char **) two;
+
+    rc = ngx_memcmp(a + NGX_HTTP_TRIGGER_ZR_VID, b + NGX_HTTP_TRIGGER_ZR_VID,
+                    NGX_HTTP_TRIGGER_VID_LEN);
+
+    if (rc) {
+        return rc;
+    }
+
+    return (a > b) - (a < b);
 }
 
 

@@ -145,6 +145,23 @@ is($r->header('X-Depth'), 2 + ($ok->{$v[0]->vid} // 0),
 ok(synced($t), 'written');
 $ok->{$v[0]->vid}++;
 
+# the batch writes a page view's fields as the script would: a new
+# visitor's hash and TTL, then the TTL refreshed when the cookie is back
+my $nv = $t->visitor;
+$nv->get('/index.html');
+ok(synced($t), 'a new visitor written');
+my $h = $t->visitor_hash($nv->vid);
+is(join(',', sort keys %$h), 'd,g,l,n,s,w', "a new visitor's fields");
+is("$h->{n} $h->{d} $h->{g} $h->{w}", '1 1 0 1', 'their values');
+my $ttl = $t->redis->ttl($t->visitor_key($nv->vid));
+ok($ttl > 0 && $ttl <= 3600, "a new visitor's TTL ($ttl)");
+$nv->get('/index.html');
+ok(synced($t), 'written');
+$h = $t->visitor_hash($nv->vid);
+is("$h->{d} $h->{w}", '2 2', 'the second page view');
+ok($h->{t}, 'the TTL refreshed');
+ok($t->redis->ttl($t->visitor_key($nv->vid)) > 3600, 'the TTL of a visitor');
+
 # ------------------------------------------------ Redis away mid-load
 
 my @w = visitors($t, 30);
@@ -243,6 +260,28 @@ $l = load($t, \@u, 2, $t->port, $t2->port);
 is($failed, 0, "two instances: $total pages");
 ok(synced($t) && synced($t2), 'both written');
 exact($t, \@u, $ok, 'two instances');
+
+# the same visitors' pages on one instance then the other: each counts
+# on an entry that misses the other's page views, and its batch, finding
+# the visitor's hash written by the other, applies its records instead
+my @m = visitors($t, 10);
+for (1 .. 4) {
+    $_->get('/index.html') for @m;
+    $t2->visitor(cookies => { trg_vid => $_->cookie })->get('/index.html')
+        for @m;
+}
+ok(synced($t) && synced($t2), 'both written');
+exact($t, \@m, { map { $_->vid => 8 } @m }, 'interleaved on two instances');
+
+# a purchase (a script call of its own) between page views in the journal
+my $c = $t->visitor;
+$c->get('/index.html') for 1 .. 3;
+is($c->get('/buy?order=o9&amount=100')->header('X-P'), 1, 'a purchase');
+$c->get('/index.html') for 1 .. 2;
+ok(synced($t), 'written');
+$h = $t->visitor_hash($c->vid);
+# (the purchase's page, a 404 here, is not a page view)
+is("$h->{d} $h->{p}", '5 1', 'page views and the purchase, once each');
 
 # a purchase on one is seen by the other within trigger_zone_valid
 my $a = $t->visitor;

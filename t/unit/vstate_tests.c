@@ -58,10 +58,12 @@ viewed_is(const char *list)
 void
 test_vstate(void)
 {
-    u_char   buf[1024];
-    size_t   len;
-    int64_t  out[15];
+    u_char                    buf[1024];
+    size_t                    len;
+    int64_t                   out[15];
+    ngx_http_trigger_event_t  ev;
 
+    memset(&ev, 0, sizeof(ev));
     ngx_http_trigger_vstate_init(&st);
     ngx_http_trigger_vstate_apply(&st, &params, 1000, 1, NULL, 0);
     ngx_http_trigger_vstate_result(&st, &params, 1000, out);
@@ -145,4 +147,32 @@ test_vstate(void)
     ok(ngx_http_trigger_vstate_mark(&st, 1) == 0
        && st.f[NGX_HTTP_TRIGGER_VS_GROUP] == 2,
        "vstate: the group is drawn once");
+
+    field("w", "7");
+    ok(st.f[NGX_HTTP_TRIGGER_VS_VERSION] == 7, "vstate: the version read");
+
+    ev.type = NGX_HTTP_TRIGGER_EV_VIEW;
+    strcpy((char *) ev.id, "e");
+    ok(ngx_http_trigger_vstate_apply(&st, &params, 5000, 1, &ev, 1)
+       == NGX_HTTP_TRIGGER_VS_VIEWED,
+       "vstate: a view changes the viewed list only");
+    ok(ngx_http_trigger_vstate_apply(&st, &params, 5000, 1, NULL, 0) == 0,
+       "vstate: a page view changes fields only");
+    ev.type = NGX_HTTP_TRIGGER_EV_CART_ADD;
+    ev.num = 1;
+    ok(ngx_http_trigger_vstate_apply(&st, &params, 5000, 0, &ev, 1)
+       == NGX_HTTP_TRIGGER_VS_OTHER,
+       "vstate: the cart is for the script to write");
+
+    /* the script's rule: once in min(1 hour, ttl / 10) */
+    st.f[NGX_HTTP_TRIGGER_VS_TOUCHED] = 0;
+    ok(ngx_http_trigger_vstate_touch(&st, 5000, 86400) == 1
+       && st.f[NGX_HTTP_TRIGGER_VS_TOUCHED] == 5000,
+       "vstate: the TTL refreshed when due");
+    ok(ngx_http_trigger_vstate_touch(&st, 5000 + 3599, 86400) == 0
+       && ngx_http_trigger_vstate_touch(&st, 5000 + 3600, 86400) == 1,
+       "vstate: at most once an hour");
+    ok(ngx_http_trigger_vstate_touch(&st, 8600 + 99, 1000) == 0
+       && ngx_http_trigger_vstate_touch(&st, 8600 + 100, 1000) == 1,
+       "vstate: at most once in ttl / 10");
 }
