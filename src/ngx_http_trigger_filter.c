@@ -323,10 +323,12 @@ ngx_http_trigger_header_filter(ngx_http_request_t *r)
 
         /*
          * the page that reports a purchase (an order confirmation) was
-         * decided before the purchase was known: it gets no offer
+         * decided before the purchase was known: it gets no offer, and
+         * no reminder of a code the purchase may just have used
          */
         if (ctx && ngx_http_trigger_has_purchase(events, n)) {
             ctx->offer = NGX_HTTP_TRIGGER_OFFER_PURCHASED;
+            ctx->reminder = 0;
         }
     }
 

@@ -366,6 +366,8 @@ test('desktop: exit intent, the cart item, an email, a code that stays until use
     await page.fill('input[name=promo]', shown);
     await page.click('form.checkout button[type=submit]');
     await page.waitForURL(/\/order\/confirm/);
+    assert.equal(await page.locator('#trg-offer, #trg-widget-host').count(), 0,
+                 'the order confirmation gets neither the offer nor the reminder');
     await page.goto(base + '/');
     assert.equal(await reminder(page).count(), 0, 'no reminder once the code is used');
     await more('code_used');
