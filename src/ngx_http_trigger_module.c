@@ -120,7 +120,7 @@ ngx_http_trigger_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(tmcf->token_ttl, 86400);
     ngx_conf_init_value(tmcf->code_ttl, 7 * 86400);
     ngx_conf_init_msec_value(tmcf->zone_valid, 10000);
-    ngx_conf_init_msec_value(tmcf->zone_flush, 20);
+    ngx_conf_init_msec_value(tmcf->zone_flush, 2);
 
     if (tmcf->zone_flush == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
