@@ -282,6 +282,8 @@ static ngx_http_trigger_main_conf_t  *ngx_http_trigger_zone_conf;
 static ngx_http_trigger_zone_t       *ngx_http_trigger_zone;
 /* a visitor's state being worked on: one at a time in a worker */
 static ngx_http_trigger_vstate_t      ngx_http_trigger_zone_st;
+/* the tracking rules' settings, taken from the configuration once */
+static ngx_http_trigger_vparams_t     ngx_http_trigger_zone_params;
 /* an entry's state for a batch */
 static ngx_http_trigger_vstate_t      ngx_http_trigger_zone_fst;
 static u_char                        *ngx_http_trigger_zone_buf;
@@ -687,18 +689,12 @@ ngx_http_trigger_zone_record(ngx_http_trigger_ctx_t *ctx,
     uint32_t                       changed, version;
     ngx_uint_t                     i, dropped;
     ngx_http_trigger_zone_t       *z;
-    ngx_http_trigger_vparams_t     p;
     ngx_http_trigger_vstate_t     *st;
     ngx_http_trigger_main_conf_t  *tmcf;
 
     z = ngx_http_trigger_zone;
     tmcf = ngx_http_trigger_zone_conf;
     st = &ngx_http_trigger_zone_st;
-
-    p.visit_timeout = tmcf->visit_timeout;
-    p.cap_period = tmcf->cap.period;
-    p.viewed_max = tmcf->viewed_max;
-    p.cart_max = tmcf->cart_max;
 
     if (node) {
         ngx_http_trigger_zone_load(node, st);
@@ -715,8 +711,8 @@ ngx_http_trigger_zone_record(ngx_http_trigger_ctx_t *ctx,
 
     ngx_memcpy(before, st->f, sizeof(before));
 
-    i = ngx_http_trigger_vstate_apply(st, &p, ngx_time(), pageview, events,
-                                      n);
+    i = ngx_http_trigger_vstate_apply(st, &ngx_http_trigger_zone_params,
+                                      ngx_time(), pageview, events, n);
 
     changed = ((i & NGX_HTTP_TRIGGER_VS_VIEWED) ? NGX_HTTP_TRIGGER_ZONE_VIEWED
                                                 : 0)
@@ -763,7 +759,8 @@ ngx_http_trigger_zone_record(ngx_http_trigger_ctx_t *ctx,
     }
 
     if (node && wait) {
-        ngx_http_trigger_vstate_result(st, &p, ngx_time(), ctx->state);
+        ngx_http_trigger_vstate_result(st, &ngx_http_trigger_zone_params,
+                                       ngx_time(), ctx->state);
         ctx->status = NGX_HTTP_TRIGGER_STATUS_ZONE;
         ctx->has_state = 1;
     }
@@ -842,19 +839,11 @@ ngx_http_trigger_zone_apply(ngx_http_request_t *r,
     ngx_uint_t nevents, ngx_uint_t pageview)
 {
     ngx_http_trigger_zone_t       *z;
-    ngx_http_trigger_vparams_t     p;
     ngx_http_trigger_vstate_t     *st;
     ngx_http_trigger_zone_node_t  *node;
-    ngx_http_trigger_main_conf_t  *tmcf;
 
-    tmcf = ngx_http_trigger_zone_conf;
     z = ngx_http_trigger_zone;
     st = &ngx_http_trigger_zone_st;
-
-    p.visit_timeout = tmcf->visit_timeout;
-    p.cap_period = tmcf->cap.period;
-    p.viewed_max = tmcf->viewed_max;
-    p.cart_max = tmcf->cart_max;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -862,8 +851,10 @@ ngx_http_trigger_zone_apply(ngx_http_request_t *r,
 
     if (node) {
         ngx_http_trigger_zone_load(node, st);
-        (void) ngx_http_trigger_vstate_apply(st, &p, ngx_time(), pageview,
-                                             events, nevents);
+        (void) ngx_http_trigger_vstate_apply(st,
+                                             &ngx_http_trigger_zone_params,
+                                             ngx_time(), pageview, events,
+                                             nevents);
         node = ngx_http_trigger_zone_store(z, node, ctx->cookie, st);
 
         /* Redis gets these changes from the script, not from the batch */
@@ -1925,6 +1916,11 @@ ngx_http_trigger_zone_init_process(ngx_cycle_t *cycle,
 
     ngx_http_trigger_zone_conf = tmcf;
     ngx_http_trigger_zone = tmcf->zone;
+
+    ngx_http_trigger_zone_params.visit_timeout = tmcf->visit_timeout;
+    ngx_http_trigger_zone_params.cap_period = tmcf->cap.period;
+    ngx_http_trigger_zone_params.viewed_max = tmcf->viewed_max;
+    ngx_http_trigger_zone_params.cart_max = tmcf->cart_max;
     ngx_queue_init(&ngx_http_trigger_zone_waiting);
 
     ngx_http_trigger_zone_dummy.fd = (ngx_socket_t) -1;
